@@ -1,0 +1,21 @@
+"""espdsl: a declarative block grammar for efficient CNNs, compiled to PyTorch.
+
+Write a module (ESP, MobileNet, ShuffleNet, ...) or a whole network (ESPNet) as YAML; get a
+resolved IR you can analyse and render, and a real ``torch.nn.Module``.
+
+>>> import espdsl
+>>> espdsl.create_model("espnet", alpha3=3)  # doctest: +ELLIPSIS
+Espnet(...)
+"""
+from .api import build_ir, create_block, create_model, list_blocks, list_models, load, open_spec
+from .errors import (EspdslError, ExprError, Loc, RegistryError, ResolveError, SpecError,
+                     UsageError, WeightsError)
+from .ir import IR, Node, Scope
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "create_model", "create_block", "load", "build_ir", "list_blocks", "list_models", "open_spec",
+    "IR", "Node", "Scope", "EspdslError", "SpecError", "ExprError", "RegistryError",
+    "ResolveError", "UsageError", "WeightsError", "Loc", "__version__",
+]

@@ -1,0 +1,4 @@
+"""``python -m espdsl``: the same as the ``espdsl`` command."""
+from .cli import main
+
+main()

@@ -1,0 +1,117 @@
+"""The Python API: load a spec into the IR, build modules, list what the library holds.
+
+>>> import espdsl
+>>> model = espdsl.create_model("espnet_c", alpha3=3)
+>>> sum(p.numel() for p in model.parameters())
+187529
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from torch import nn
+
+from .errors import UsageError
+from .ir import IR
+from .registry import Registry, default_registry
+from .resolve import resolve
+from .spec import Spec, read_spec
+
+SpecRef = str | Path | Spec
+
+
+def _registry(blocks: Iterable[str | Path] = ()) -> Registry:
+    reg = default_registry()
+    for path in blocks:
+        reg.add_dir(path)
+    return reg
+
+
+def open_spec(spec: SpecRef, registry: Registry) -> Spec:
+    """A :class:`Spec` from a spec object, a path to a YAML file, or a registered name."""
+    if isinstance(spec, Spec):
+        return spec
+    text = str(spec)
+    if isinstance(spec, Path) or text.endswith((".yaml", ".yml")) or "/" in text or Path(text).is_file():
+        return read_spec(text)
+    return registry.get(text)
+
+
+def load(spec: SpecRef, *, input_size: Sequence[int] | None = None,
+         blocks: Iterable[str | Path] = (), **params: Any) -> IR:
+    """Resolve a spec (a zoo/block name or a path) with parameters into the linted IR.
+
+    >>> import espdsl
+    >>> espdsl.load("espnet", alpha3=3).output_shape
+    (1, 20, 512, 1024)
+    """
+    reg = _registry(blocks)
+    return resolve(open_spec(spec, reg), params, registry=reg, input_size=input_size)
+
+
+def build_ir(ir: IR) -> nn.Module:
+    """Build a resolved IR into a ``torch.fx.GraphModule``."""
+    from .build import build
+    return build(ir)
+
+
+def create_model(spec: SpecRef, weights: str | Path | None = None, *,
+                 input_size: Sequence[int] | None = None, blocks: Iterable[str | Path] = (),
+                 strict: bool = True, **params: Any) -> nn.Module:
+    """Build a model from a spec (a zoo name such as ``"espnet"`` or a path) and parameters.
+
+    With ``weights``, load a checkpoint into it (strict by default). A path to an espdsl
+    checkpoint (``.pt`` saved by :func:`espdsl.save`) may stand for ``spec`` itself.
+
+    >>> import espdsl, torch
+    >>> m = espdsl.create_model("espnet", alpha3=3).eval()
+    >>> m(torch.zeros(1, 3, 64, 128)).shape
+    torch.Size([1, 20, 64, 128])
+    """
+    text = str(spec)
+    if not isinstance(spec, Spec) and text.endswith((".pt", ".pth")) and weights is None:
+        from .weights import load_checkpoint_model
+        return load_checkpoint_model(text, **params)
+    ir = load(spec, input_size=input_size, blocks=blocks, **params)
+    model = build_ir(ir)
+    if weights is not None:
+        from .weights import load_weights
+        load_weights(model, weights, strict=strict)
+    return model
+
+
+def create_block(kind: str, *, input_size: Sequence[int] | None = None,
+                 blocks: Iterable[str | Path] = (), **params: Any) -> nn.Module:
+    """Build one block of the library (or a user block) as a module.
+
+    >>> import espdsl
+    >>> m = espdsl.create_block("esp", M=100, N=100, K=5)
+    >>> sum(p.numel() for n, p in m.named_parameters() if p.dim() == 4)
+    20000
+    """
+    reg = _registry(blocks)
+    spec = open_spec(kind, reg)
+    if spec.kind != "block":
+        raise UsageError(f"'{kind}' is a model, not a block", None, "use espdsl.create_model")
+    return build_ir(resolve(spec, params, registry=reg, input_size=input_size))
+
+
+def list_blocks(pattern: str = "*", blocks: Iterable[str | Path] = ()) -> list[str]:
+    """Names of the library's blocks (plus any in ``blocks`` folders), filtered by a glob.
+
+    >>> import espdsl
+    >>> espdsl.list_blocks("res*")
+    ['resnet', 'resnext']
+    """
+    return _registry(blocks).names("block", pattern)
+
+
+def list_models(pattern: str = "*", blocks: Iterable[str | Path] = ()) -> list[str]:
+    """Names of the zoo's models, filtered by a glob.
+
+    >>> import espdsl
+    >>> espdsl.list_models("espnet*")
+    ['espnet', 'espnet_a', 'espnet_b', 'espnet_c']
+    """
+    return _registry(blocks).names("model", pattern)

@@ -1,0 +1,1 @@
+"""One module per CLI command; see :mod:`espdsl.cli`. Shared options live in :mod:`.options`."""

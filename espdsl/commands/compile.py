@@ -1,0 +1,64 @@
+"""``espdsl compile``: resolve and build a spec, print its per-node summary, optionally export."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..api import build_ir, load
+from ..errors import UsageError
+from ..files import atomic_path
+from ..summary import format_summary, summarize
+from .options import (blocks_option, input_option, param_option, parse_params, parse_size,
+                      spec_argument)
+
+EXPORTS = (".pt", ".onnx", ".ts")
+
+
+def export(model, ir, path: Path, weights: str | None = None) -> None:
+    """Write ``model`` to ``path``: .pt (espdsl checkpoint), .onnx, or .ts (TorchScript)."""
+    import torch
+
+    suffix = path.suffix.lower()
+    if suffix not in EXPORTS:
+        raise UsageError(f"unknown output type '{path.suffix}' for {path}", None,
+                         "use .pt (espdsl checkpoint), .onnx or .ts (TorchScript)")
+    example = torch.zeros(ir.input_shape)
+    model.eval()
+    with atomic_path(path) as tmp:
+        if suffix == ".pt":
+            from ..weights import save_checkpoint
+            save_checkpoint(model, tmp)
+        elif suffix == ".onnx":
+            torch.onnx.export(model, (example,), str(tmp), input_names=["input"],
+                              output_names=["output"], dynamo=False)
+        else:
+            torch.jit.save(torch.jit.trace(model, example), str(tmp))
+
+
+@click.command("compile")
+@spec_argument
+@param_option
+@input_option()
+@blocks_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Export to .pt, .onnx or .ts.")
+@click.option("--weights", type=click.Path(), help="Load a checkpoint into the model.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: tuple[str, ...],
+            output: str | None, weights: str | None, fmt: str) -> None:
+    """Compile SPEC (a zoo/block name or a YAML path) to PyTorch and print its summary."""
+    if output and Path(output).suffix.lower() not in EXPORTS:
+        raise UsageError(f"unknown output type '{Path(output).suffix}' for {output}", None,
+                         "use .pt (espdsl checkpoint), .onnx or .ts (TorchScript)")
+    ir = load(spec, input_size=parse_size(input_size), blocks=blocks, **parse_params(params))
+    model = build_ir(ir)
+    if weights:
+        from ..weights import load_weights
+        load_weights(model, weights)
+    rows, totals = summarize(ir)
+    if output:
+        export(model, ir, Path(output), weights)
+    click.echo(format_summary(rows, totals, fmt))
+    if output and fmt != "json":
+        click.echo(f"wrote {output}")

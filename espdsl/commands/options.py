@@ -1,0 +1,52 @@
+"""Options shared by several commands (as decorators, like pip-tools), and their parsing."""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import click
+
+from ..errors import UsageError
+from ..resolve import parse_cli_value
+
+
+def spec_argument(f: Callable) -> Callable:
+    return click.argument("spec", metavar="SPEC")(f)
+
+
+def param_option(f: Callable) -> Callable:
+    return click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
+                        help="Set a spec parameter, e.g. -p alpha3=5 (repeatable).")(f)
+
+
+def blocks_option(f: Callable) -> Callable:
+    return click.option("--blocks", "blocks", multiple=True, metavar="DIR",
+                        type=click.Path(exists=True),
+                        help="A folder (or file) of user block specs (repeatable).")(f)
+
+
+def input_option(default: str | None = None) -> Callable:
+    return click.option("--input", "input_size", default=default, metavar="NxCxHxW",
+                        help="Input size, e.g. 1x3x512x1024 (default: the spec's own).")
+
+
+def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    """``("alpha3=5", "skip=b1")`` -> ``{"alpha3": 5, "skip": "b1"}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise UsageError(f"bad parameter '{item}'", None, "write -p NAME=VALUE, e.g. -p alpha3=5")
+        out[key] = parse_cli_value(value)
+    return out
+
+
+def parse_size(text: str | None) -> tuple[int, ...] | None:
+    """``"1x3x512x1024"`` -> ``(1, 3, 512, 1024)``; also ``"512x1024"`` (H x W)."""
+    if text is None:
+        return None
+    parts = re.split(r"[x,×]", text.strip().lower())
+    if len(parts) not in (2, 3, 4) or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise UsageError(f"bad input size '{text}'", None, "write e.g. 1x3x512x1024 or 512x1024")
+    return tuple(int(p) for p in parts)

@@ -1,0 +1,108 @@
+"""Name-keyed registry of block and model specs.
+
+The library's blocks (``blocks/*.yaml``) and models (``zoo/*.yaml``) ship inside the package; a
+user adds folders or files of their own (``--blocks DIR``, or ``blocks:`` in a spec) without
+touching espdsl. A name defined twice is an error, and a miss lists the known names.
+
+>>> reg = default_registry()
+>>> "esp" in reg.names("block") and "espnet" in reg.names("model")
+True
+>>> reg.get("espp")
+Traceback (most recent call last):
+...
+espdsl.errors.RegistryError: error: unknown block or model 'espp'; hint: did you mean 'esp'?
+"""
+from __future__ import annotations
+
+import fnmatch
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from .errors import Loc, RegistryError, SpecError, did_you_mean
+from .spec import Spec, read_spec
+
+
+def data_dir(name: str) -> Path:
+    """A data folder shipped with espdsl ('blocks', 'zoo', 'templates').
+
+    Installed, they live inside the package (``espdsl/blocks``); in a source checkout they are
+    the top-level folders next to ``espdsl/``.
+    """
+    packaged = Path(str(resources.files("espdsl"))) / name
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / name
+
+
+class Registry:
+    """Specs by name. Files are read lazily and cached."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, Path] = {}
+        self._kinds: dict[str, str] = {}
+        self._cache: dict[str, Spec] = {}
+
+    def copy(self) -> "Registry":
+        other = Registry()
+        other._files, other._kinds, other._cache = dict(self._files), dict(self._kinds), dict(self._cache)
+        return other
+
+    def add_file(self, path: str | Path, kind: str | None = None, loc: Loc | None = None) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise SpecError(f"no such block file: {path}", loc, "give a .yaml file or a folder of them")
+        name = path.stem
+        if name in self._files and self._files[name].resolve() != path.resolve():
+            raise RegistryError(f"'{name}' is defined twice: {self._files[name]} and {path}", loc,
+                                "rename one of them (the file stem is the block name)")
+        self._files[name] = path
+        if kind:
+            self._kinds[name] = kind
+
+    def add_dir(self, path: str | Path, kind: str | None = None, loc: Loc | None = None) -> None:
+        """Register every ``*.yaml`` in a folder (or a single file)."""
+        path = Path(path)
+        if path.is_file():
+            self.add_file(path, kind, loc)
+            return
+        if not path.is_dir():
+            raise SpecError(f"no such block folder: {path}", loc, "give an existing folder of .yaml files")
+        for file in sorted(path.glob("*.yaml")):
+            self.add_file(file, kind, loc)
+
+    def get(self, name: str, loc: Loc | None = None) -> Spec:
+        """The spec called ``name``; a miss raises with a did-you-mean."""
+        if name not in self._files:
+            raise RegistryError(f"unknown block or model '{name}'", loc, did_you_mean(name, self._files))
+        if name not in self._cache:
+            self._cache[name] = read_spec(self._files[name])
+            self._kinds[name] = self._cache[name].kind
+        return self._cache[name]
+
+    def kind(self, name: str) -> str:
+        return self._kinds.get(name) or self.get(name).kind
+
+    def path(self, name: str) -> Path:
+        return self._files[name]
+
+    def names(self, kind: str | None = None, pattern: str = "*") -> list[str]:
+        """Known names, optionally of one kind ('block' or 'model'), filtered by a glob pattern."""
+        return sorted(n for n in self._files
+                      if fnmatch.fnmatch(n, pattern) and (kind is None or self.kind(n) == kind))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._files
+
+
+@lru_cache(maxsize=1)
+def _builtin() -> Registry:
+    reg = Registry()
+    reg.add_dir(data_dir("blocks"), "block")
+    reg.add_dir(data_dir("zoo"), "model")
+    return reg
+
+
+def default_registry() -> Registry:
+    """A fresh registry holding the library's blocks and the zoo's models."""
+    return _builtin().copy()

@@ -1,0 +1,429 @@
+"""Resolving a spec into the IR: bind parameters, expand ``for``/``repeat``/``seq``, evaluate
+``when``, instantiate blocks, infer channels and shapes, and locate every error.
+
+>>> from espdsl.registry import default_registry
+>>> reg = default_registry()
+>>> ir = resolve(reg.get("esp"), {"M": 100, "N": 100, "K": 5}, registry=reg)
+>>> ir.output_shape
+(1, 100, 56, 56)
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from .errors import EspdslError, Loc, ResolveError, SpecError, did_you_mean
+from .expr import evaluate, parse_for, render_template
+from .ir import IR, NAME_RE, Node, Scope
+from .ops import OPS, OpError, Shape, complete_attrs
+from .registry import Registry
+from .spec import PARAM_TYPES, NodeSpec, ParamDecl, Spec
+
+DEFAULT_BLOCK_SIZE = (56, 56)
+RESERVED_NAMES = {"input", "forward", "training", "state_dict", "parameters", "modules",
+                  "children", "train", "eval", "to", "cuda", "cpu", "type", "float", "double",
+                  "half", "apply", "register_buffer", "graph", "code"}
+
+
+@dataclass(frozen=True)
+class Value:
+    """A tensor flowing between nodes: the IR node that produces it and its (C, H, W)."""
+
+    node: str
+    shape: Shape
+
+
+def parse_cli_value(text: str) -> Any:
+    """Turn a ``-p key=value`` text into int, float, bool or str.
+
+    >>> [parse_cli_value(v) for v in ["5", "0.5", "true", "b1"]]
+    [5, 0.5, True, 'b1']
+    """
+    low = text.strip().lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def coerce(value: Any, decl: ParamDecl, loc: Loc | None, owner: str) -> Any:
+    """Check a parameter value against its declaration (type, choices, bounds)."""
+    want = PARAM_TYPES[decl.type]
+    if isinstance(value, str) and decl.type != "str":
+        value = parse_cli_value(value)
+    ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if want is int and isinstance(value, float) and value.is_integer():
+        value, ok = int(value), True
+    if not ok:
+        raise ResolveError(f"parameter '{decl.name}' of {owner} must be {decl.type}, got "
+                           f"{type(value).__name__} {value!r}", loc)
+    if decl.choices is not None and value not in decl.choices:
+        raise ResolveError(f"parameter '{decl.name}' of {owner} must be one of {decl.choices}, got "
+                           f"{value!r}", loc, did_you_mean(str(value), map(str, decl.choices)))
+    if decl.min is not None and value < decl.min:
+        raise ResolveError(f"parameter '{decl.name}' of {owner} must be >= {decl.min}, got {value}", loc)
+    if decl.max is not None and value > decl.max:
+        raise ResolveError(f"parameter '{decl.name}' of {owner} must be <= {decl.max}, got {value}", loc)
+    return value
+
+
+class Resolver:
+    """Builds one IR. A fresh resolver per call; it holds the graph being made."""
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        self.graph = nx.DiGraph()
+        self.scopes: dict[str, Scope] = {}
+
+    # -- graph ----------------------------------------------------------------------------------
+    def add_node(self, name: str, op: str, inputs: list[Value], attrs: dict, shape: Shape,
+                 scope: str, loc: Loc | None) -> Value:
+        if name in self.graph:
+            raise ResolveError(f"two nodes resolve to the same name '{name}'", loc,
+                               "give each node instance a unique name (use the loop variable)")
+        node = Node(name, op, [v.node for v in inputs], attrs, shape, scope, loc)
+        self.graph.add_node(name, node=node)
+        for v in inputs:
+            self.graph.add_edge(v.node, name)
+        return Value(name, shape)
+
+    # -- parameters -----------------------------------------------------------------------------
+    def bind(self, spec: Spec, args: dict[str, tuple[Any, Loc | None]], in_channels: int | None,
+             call_loc: Loc | None) -> dict[str, Any]:
+        """Bind a spec's parameters from the caller's arguments and the defaults, in order."""
+        for key, (_, loc) in args.items():
+            if key not in spec.params:
+                raise ResolveError(f"unknown parameter '{key}' for {spec.kind} '{spec.name}'",
+                                   loc or call_loc, did_you_mean(key, spec.params))
+        env: dict[str, Any] = {}
+        for decl in spec.params.values():
+            if decl.name in args:
+                value, loc = args[decl.name]
+            elif decl.name == "M" and in_channels is not None:
+                value, loc = in_channels, call_loc
+            elif decl.default is not None:
+                loc = decl.loc
+                value = (render_template(decl.default, env, spec.loc(("params", decl.name)))
+                         if decl.type == "str" else
+                         evaluate(decl.default, env, _value_loc(spec, decl)))
+            else:
+                raise ResolveError(f"{spec.kind} '{spec.name}' needs parameter '{decl.name}'",
+                                   call_loc if call_loc and call_loc.line else decl.loc, f"pass {decl.name}=... ({decl.doc or decl.type})")
+            env[decl.name] = coerce(value, decl, loc, f"{spec.kind} '{spec.name}'")
+        if "M" in env and in_channels is not None and env["M"] != in_channels:
+            raise ResolveError(f"channel mismatch: {spec.kind} '{spec.name}' is given M={env['M']} "
+                               f"but its input has {in_channels} channels", args.get("M", (0, call_loc))[1],
+                               f"drop M (it is inferred) or set M={in_channels}")
+        return env
+
+    # -- specs ----------------------------------------------------------------------------------
+    def instantiate(self, spec: Spec, args: dict[str, tuple[Any, Loc | None]], prefix: str,
+                    inp: Value, call_loc: Loc | None) -> tuple[Value, dict[str, Value], dict]:
+        """Resolve ``spec``'s nodes under ``prefix`` on input ``inp``.
+
+        Returns the output value, every named value inside (relative names, dotted for nested
+        blocks) and the bound parameters.
+        """
+        env = self.bind(spec, args, inp.shape[0], call_loc)
+        if spec.kind == "model" and "channels" in spec.input:
+            want = evaluate(spec.input["channels"], env, spec.loc(("input", "channels")))
+            if want != inp.shape[0]:
+                raise ResolveError(f"channel mismatch: model '{spec.name}' takes {want} input "
+                                   f"channels, its input has {inp.shape[0]}", call_loc)
+        _check_order(spec)
+        values: dict[str, Value] = {"input": inp}
+        prev = inp
+        for entry in spec.nodes:
+            if entry.for_ is not None:
+                var, iter_text = parse_for(entry.for_, spec.loc(entry.path + ("for",)))
+                items = evaluate(iter_text, env, spec.loc(entry.path + ("for",)).shifted(
+                    len(entry.for_) - len(iter_text)))
+                if not isinstance(items, list):
+                    raise SpecError(f"'for' needs a list or range, got {items!r}",
+                                    spec.loc(entry.path + ("for",)))
+                base, last = prev, prev
+                for item in items:
+                    out = self.entry(spec, entry, {**env, var: item}, base, values, prefix)
+                    last = out or last
+                prev = last
+            else:
+                prev = self.entry(spec, entry, env, prev, values, prefix) or prev
+        out = prev
+        if spec.output is not None:
+            out = self.lookup(spec, render_template(spec.output, env, spec.loc(("output",))),
+                              values, spec.loc(("output",)))
+        return out, values, env
+
+    def entry(self, spec: Spec, entry: NodeSpec, env: dict, default_from: Value,
+              values: dict[str, Value], prefix: str) -> Value | None:
+        """Resolve one node entry in one binding; None when its ``when`` is false."""
+        if entry.when is not None and not evaluate(entry.when, env, spec.loc(entry.path + ("when",))):
+            return None
+        name_loc = spec.loc(entry.path + ("name",))
+        name = render_template(entry.name, env, name_loc)
+        if not NAME_RE.fullmatch(name) or name in RESERVED_NAMES:
+            raise SpecError(f"invalid node name '{name}'", name_loc,
+                            "a node name is an identifier (letters, digits, '_'), not 'input' "
+                            "or a torch.nn.Module attribute")
+        if name in values:
+            raise SpecError(f"node name '{name}' is used twice", name_loc, "node names must be unique")
+        if entry.from_ is None:
+            inputs = [default_from]
+        else:
+            inputs = []
+            for i, f in enumerate(entry.from_):
+                floc = spec.loc(entry.path + ("from", i))
+                inputs += [self.lookup(spec, ref, values, floc)
+                           for ref in expand_refs(f, env, floc)]
+        path = prefix + name
+        loc = spec.loc(entry.path)
+        if entry.repeat is not None or entry.seq is not None:
+            count = None
+            if entry.repeat is not None:
+                rloc = spec.loc(entry.path + ("repeat",))
+                count = evaluate(entry.repeat, env, rloc)
+                if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                    raise SpecError(f"repeat must be a whole number >= 0, got {count!r}", rloc)
+            if len(inputs) != 1:
+                raise ResolveError(f"'{name}' takes one input, got {len(inputs)}", loc,
+                                   "concatenate or add the inputs in a node of their own first")
+            scope = Scope(path, "repeat" if count is not None else "seq",
+                          "" if count is None else str(entry.block or entry.op), _parent(prefix),
+                          [inputs[0].node], in_shapes=[inputs[0].shape], loc=loc,
+                          repeat=count, repeat_expr=None if entry.repeat is None else str(entry.repeat))
+            self.scopes[path] = scope
+            value = inputs[0]
+            steps = entry.seq if entry.seq is not None else [entry] * count
+            for i, step in enumerate(steps):
+                value, inner = self.unit(spec, step, env, f"{path}.{i}", [value], prefix)
+                values.update({f"{name}.{i}.{k}": v for k, v in inner.items()})
+                values[f"{name}.{i}"] = value
+            scope.output, scope.out_shape = value.node, value.shape
+        else:
+            value, inner = self.unit(spec, entry, env, path, inputs, prefix)
+            values.update({f"{name}.{k}": v for k, v in inner.items()})
+        values[name] = value
+        return value
+
+    def unit(self, spec: Spec, entry: NodeSpec, env: dict, path: str, inputs: list[Value],
+             prefix: str) -> tuple[Value, dict[str, Value]]:
+        """One op or one block instance at ``path``."""
+        loc = spec.loc(entry.path)
+        parent = path.rsplit(".", 1)[0] if "." in path[len(prefix):] else _parent(prefix)
+        if entry.op is not None:
+            return self.op(spec, entry, env, path, inputs, parent, loc), {}
+        kind_loc = spec.loc(entry.path + ("block",))
+        kind = render_template(entry.block, env, kind_loc)
+        if kind in OPS:
+            raise SpecError(f"'{kind}' is a primitive op, not a block", kind_loc,
+                            f"write 'op: {kind}' instead of 'block: {kind}'")
+        try:
+            sub = self.registry.get(kind, kind_loc)
+        except EspdslError as exc:
+            if exc.loc is None:
+                exc.loc = kind_loc
+            raise
+        if len(inputs) != 1:
+            raise ResolveError(f"block '{kind}' takes one input, '{path}' has {len(inputs)}", loc,
+                               "concatenate or add the inputs in a node of their own first")
+        args = {}
+        for key, raw in entry.args.items():
+            aloc = spec.loc(entry.path + (key,))
+            decl = sub.params.get(key)
+            args[key] = (render_template(raw, env, aloc) if decl and decl.type == "str"
+                         else evaluate(raw, env, aloc), aloc)
+        for key, raw in entry.optional.items():
+            if key in sub.params and key not in args:
+                aloc = spec.loc(entry.path + ("optional", key))
+                decl = sub.params[key]
+                args[key] = (render_template(raw, env, aloc) if decl.type == "str"
+                             else evaluate(raw, env, aloc), aloc)
+        scope = Scope(path, "block", kind, parent, [inputs[0].node], in_shapes=[inputs[0].shape],
+                      loc=loc)
+        self.scopes[path] = scope
+        try:
+            out, inner, bound = self.instantiate(sub, args, path + ".", inputs[0], loc)
+        except EspdslError as exc:
+            raise exc.with_context(f"in '{path}' ({kind}) at {loc}") from None
+        scope.params, scope.output, scope.out_shape = bound, out.node, out.shape
+        return out, {k: v for k, v in inner.items() if k != "input"}
+
+    def op(self, spec: Spec, entry: NodeSpec, env: dict, path: str, inputs: list[Value],
+           parent: str, loc: Loc) -> Value:
+        op_loc = spec.loc(entry.path + ("op",))
+        op = render_template(entry.op, env, op_loc)
+        if op not in OPS or op == "input":
+            hint = did_you_mean(op, [o for o in OPS if o != "input"])
+            if op in self.registry:
+                hint = f"'{op}' is a block: write 'block: {op}'"
+            raise SpecError(f"unknown op '{op}'", op_loc, hint)
+        opdef = OPS[op]
+        if entry.optional:
+            raise SpecError("'optional' applies to blocks, not ops", spec.key_loc(entry.path + ("optional",)))
+        attrs = {}
+        for key, raw in entry.args.items():
+            aloc = spec.loc(entry.path + (key,))
+            if key not in opdef.attrs:
+                raise SpecError(f"unknown attribute '{key}' for op '{op}'",
+                                spec.key_loc(entry.path + (key,)),
+                                did_you_mean(key, opdef.attrs) if opdef.attrs else f"'{op}' takes no attributes")
+            want = opdef.attrs[key].type
+            value = render_template(raw, env, aloc) if want is str else evaluate(raw, env, aloc)
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if want is int and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                raise SpecError(f"attribute '{key}' of op '{op}' must be {want.__name__}, got {value!r}", aloc)
+            attrs[key] = value
+        for key, attr in opdef.attrs.items():
+            if key not in attrs:
+                if attr.required:
+                    raise SpecError(f"op '{op}' needs attribute '{key}'", loc, f"add '{key}: ...' ({attr.doc})")
+                attrs[key] = attr.default
+        n_in = len(inputs)
+        if not opdef.min_inputs <= n_in <= opdef.max_inputs:
+            want = (f"{opdef.min_inputs}" if opdef.min_inputs == opdef.max_inputs
+                    else f"at least {opdef.min_inputs}")
+            raise ResolveError(f"op '{op}' takes {want} input(s), '{path}' has {n_in}", loc,
+                               "list the inputs with 'from: [a, b]'")
+        in_shapes = [v.shape for v in inputs]
+        attrs = complete_attrs(op, attrs, in_shapes)
+        try:
+            shape = opdef.out_shape(attrs, in_shapes)
+        except OpError as exc:
+            where = spec.loc(entry.path + (exc.field,)) if exc.field and exc.field in entry.args else loc
+            what = f"{exc}" if op not in ("concat", "add") else f"channel/shape mismatch at {op} '{path}': {exc}"
+            raise ResolveError(what, where, exc.hint) from None
+        if op == "identity":
+            return inputs[0]
+        scope = Scope(path, "op", op, parent, [v.node for v in inputs], path, in_shapes, shape, loc=loc)
+        self.scopes[path] = scope
+        return self.add_node(path, op, inputs, attrs, shape, path, loc)
+
+    def lookup(self, spec: Spec, name: str, values: dict[str, Value], loc: Loc) -> Value:
+        if name in values:
+            return values[name]
+        known = [k for k in values if "." not in k]
+        raise ResolveError(f"undefined input '{name}'", loc, did_you_mean(name, known))
+
+
+_FROM_FOR = re.compile(r"(.+?)\s+for\s+([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(.+)")
+
+
+def expand_refs(text: str, env: dict, loc: Loc) -> list[str]:
+    """Expand one ``from`` entry: a name template, or ``template for k in range(...)``.
+
+    >>> expand_refs("s{2 ** k} for k in range(1, 4)", {}, None)
+    ['s2', 's4', 's8']
+    """
+    m = _FROM_FOR.fullmatch(str(text).strip())
+    if not m:
+        return [render_template(text, env, loc)]
+    items = evaluate(m.group(3), env, loc.shifted(m.start(3)) if loc else None)
+    if not isinstance(items, list):
+        raise SpecError(f"'for' in 'from' needs a list or range, got {items!r}", loc)
+    return [render_template(m.group(1), {**env, m.group(2): item}, loc) for item in items]
+
+
+def _parent(prefix: str) -> str:
+    return prefix[:-1] if prefix.endswith(".") else prefix
+
+
+def _value_loc(spec: Spec, decl: ParamDecl) -> Loc:
+    raw = spec.document.data.get("params", {}).get(decl.name) if spec.document else None
+    return spec.loc(("params", decl.name, "default") if isinstance(raw, dict) else ("params", decl.name))
+
+
+def _check_order(spec: Spec) -> None:
+    """Find cycles and forward references among literal node names before resolving."""
+    order: dict[str, int] = {}
+    for i, n in enumerate(spec.nodes):
+        if n.name and "{" not in n.name and n.for_ is None:
+            order.setdefault(n.name, i)
+    deps = nx.DiGraph()
+    for i, n in enumerate(spec.nodes):
+        if not n.name or "{" in n.name or not n.from_:
+            continue
+        for j, f in enumerate(n.from_):
+            src = f.split(".")[0]
+            if src in order:
+                deps.add_edge(src, n.name, loc=spec.loc(n.path + ("from", j)))
+    try:
+        cycle = nx.find_cycle(deps)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        names = [u for u, _ in cycle] + [cycle[0][0]]
+        u, v = cycle[-1][:2]
+        raise ResolveError("cycle in the graph: " + " -> ".join(names), deps.edges[u, v]["loc"],
+                           "a network is a DAG: break the cycle by changing a 'from'")
+    for u, v, data in deps.edges(data=True):
+        if order[u] > order[v]:
+            raise ResolveError(f"'{v}' uses '{u}' before it is defined", data["loc"],
+                               f"list '{u}' before '{v}' (nodes are written in order)")
+
+
+def resolve(spec: Spec, params: dict[str, Any] | None = None, *, registry: Registry,
+            input_size: tuple[int, ...] | None = None) -> IR:
+    """Resolve a spec with parameters into a linted :class:`IR`.
+
+    ``input_size`` is ``(N, C, H, W)``, ``(C, H, W)`` or ``(H, W)``; by default a model's
+    ``input`` section gives it and a block takes ``M`` channels at 56x56.
+    """
+    params = dict(params or {})
+    for path in spec.blocks:
+        from pathlib import Path
+        base = Path(spec.file).parent
+        registry.add_dir((base / path) if not Path(path).is_absolute() else Path(path), loc=spec.loc(("blocks",)))
+    r = Resolver(registry)
+    root_loc = Loc(spec.file)
+    args = {k: (v, None) for k, v in params.items()}
+    # bind once to learn the input channels and size (a block's M comes from its params)
+    probe_env = r.bind(spec, args, None, root_loc)
+    batch = 1
+    if spec.kind == "model":
+        channels = evaluate(spec.input.get("channels", 3), probe_env, spec.loc(("input", "channels")))
+        size = tuple(evaluate(s, probe_env, spec.loc(("input", "size", i)))
+                     for i, s in enumerate(spec.input.get("size", DEFAULT_BLOCK_SIZE)))
+    else:
+        if "M" not in probe_env:
+            raise SpecError(f"block '{spec.name}' declares no parameter M (its input channels)",
+                            spec.loc(("params",)), "add 'M: {type: int}' to its params")
+        channels, size = probe_env["M"], DEFAULT_BLOCK_SIZE
+    if input_size is not None:
+        dims = tuple(int(d) for d in input_size)
+        if len(dims) == 4:
+            batch, c, h, w = dims
+            if c != channels:
+                raise ResolveError(f"input has {c} channels, {spec.kind} '{spec.name}' takes {channels}",
+                                   root_loc, f"use an input of {channels} channels")
+            size = (h, w)
+        elif len(dims) == 3:
+            if dims[0] != channels:
+                raise ResolveError(f"input has {dims[0]} channels, {spec.kind} '{spec.name}' takes "
+                                   f"{channels}", root_loc)
+            size = dims[1:]
+        elif len(dims) == 2:
+            size = dims
+        else:
+            raise ResolveError(f"input size must be N,C,H,W or H,W, got {input_size}", root_loc)
+    shape: Shape = (int(channels), int(size[0]), int(size[1]))
+    inp = r.add_node("input", "input", [], {}, shape, "", None)
+    r.scopes[""] = Scope("", "root", spec.name, None, [], in_shapes=[shape], loc=root_loc)
+    out, _, env = r.instantiate(spec, args, "", inp, root_loc)
+    r.scopes[""].output, r.scopes[""].out_shape, r.scopes[""].params = out.node, out.shape, env
+    ir = IR(spec.name, spec.kind, r.graph, out.node, batch, env, r.scopes, spec.file, spec.meta)
+    ir.lint()
+    return ir

@@ -1,0 +1,206 @@
+"""The parsed spec: a block or a model file as plain dataclasses, with source locations.
+
+A spec file is YAML checked against ``spec.schema.json`` (shipped with the package, so editors
+can use it too), then turned into :class:`Spec`. Nothing is evaluated here: expressions and name
+templates stay text until :mod:`espdsl.resolve` binds the parameters. See ``docs/grammar.md``.
+
+>>> spec = parse_spec("block: tiny\\nparams: {N: 8}\\nnodes:\\n  - {name: c, op: conv, out: N}\\n")
+>>> spec.name, spec.kind, list(spec.params), spec.nodes[0].args
+('tiny', 'block', ['N'], {'out': 'N'})
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .errors import Loc, SpecError, did_you_mean
+from .source import Document, parse_yaml, read_yaml
+
+PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+NODE_KEYS = ("name", "op", "block", "from", "for", "when", "repeat", "seq", "optional", "doc")
+STEP_KEYS = ("op", "block", "optional", "doc")
+TOP_KEYS = ("block", "model", "doc", "params", "input", "nodes", "output", "blocks", "predict", "meta")
+
+
+@dataclass
+class ParamDecl:
+    """A declared parameter: its type, default (text or value; None means required), choices."""
+
+    name: str
+    type: str
+    default: Any = None
+    choices: list | None = None
+    min: float | None = None
+    max: float | None = None
+    doc: str = ""
+    loc: Loc | None = None
+
+
+@dataclass
+class NodeSpec:
+    """One entry of ``nodes`` (or one step of a ``seq``), unevaluated."""
+
+    path: tuple                      # where it stands in the document, for locations
+    name: str | None = None          # a name template, e.g. 'd{2 ** k}'
+    op: str | None = None            # a primitive op (template)
+    block: str | None = None         # a block or model name (template)
+    from_: list[str] | None = None   # input name templates; None: the previous node
+    for_: str | None = None          # 'k in range(K)'
+    when: Any = None                 # condition expression
+    repeat: Any = None               # count expression
+    seq: list["NodeSpec"] | None = None
+    args: dict[str, Any] = field(default_factory=dict)       # op attributes / block params
+    optional: dict[str, Any] = field(default_factory=dict)   # block params passed only if declared
+    doc: str = ""
+
+
+@dataclass
+class Spec:
+    """A parsed block or model file."""
+
+    name: str
+    kind: str                                   # 'block' or 'model'
+    params: dict[str, ParamDecl]
+    nodes: list[NodeSpec]
+    doc: str = ""
+    input: dict[str, Any] = field(default_factory=dict)
+    output: str | None = None
+    blocks: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    document: Document | None = None
+    file: str = "<string>"
+
+    def loc(self, path: tuple) -> Loc:
+        return self.document.loc(path) if self.document else Loc(self.file)
+
+    def key_loc(self, path: tuple) -> Loc:
+        return self.document.key_loc(path) if self.document else Loc(self.file)
+
+
+@lru_cache(maxsize=1)
+def _schema_validator() -> jsonschema.protocols.Validator:
+    text = resources.files("espdsl").joinpath("spec.schema.json").read_text(encoding="utf-8")
+    schema = json.loads(text)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def _schema_error(doc: Document) -> SpecError | None:
+    errors = list(_schema_validator().iter_errors(doc.data))
+    if not errors:
+        return None
+    err = jsonschema.exceptions.best_match(errors)
+    path = tuple(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = list(err.schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in allowed]
+        key = extra[0] if extra else "?"
+        return SpecError(f"unknown key '{key}'", doc.key_loc(path + (key,)),
+                         did_you_mean(str(key), allowed))
+    if err.validator == "oneOf" and not path:
+        has = [k for k in ("block", "model") if isinstance(doc.data, dict) and k in doc.data]
+        what = "both 'block' and 'model'" if len(has) == 2 else "neither 'block' nor 'model'"
+        return SpecError(f"a spec names {what}", doc.loc(()),
+                         "start the file with 'block: NAME' or 'model: NAME'")
+    if err.validator == "required":
+        return SpecError(err.message, doc.loc(path), "see docs/grammar.md for the keys a spec has")
+    if err.validator == "pattern":
+        return SpecError(f"invalid name {err.instance!r}", doc.loc(path),
+                         "names are identifiers: letters, digits and '_', not starting with a digit")
+    where = "/".join(map(str, path)) or "top level"
+    return SpecError(f"at {where}: {err.message}", doc.loc(path))
+
+
+def _param_decl(name: str, raw: Any, doc: Document, path: tuple) -> ParamDecl:
+    loc = doc.key_loc(path)
+    if not isinstance(raw, dict):
+        raw = {"default": raw}
+    default = raw.get("default")
+    ptype = raw.get("type")
+    if ptype is None:
+        if default is None:
+            raise SpecError(f"parameter '{name}' needs a type or a default", loc,
+                            "write e.g. '{type: int}' or '{default: 3}'")
+        ptype = {bool: "bool", int: "int", float: "float"}.get(type(default), "str")
+        if ptype == "str" and not isinstance(default, str):
+            ptype = "str"
+    return ParamDecl(name, ptype, default, raw.get("choices"), raw.get("min"), raw.get("max"),
+                     raw.get("doc", ""), loc)
+
+
+def _node(raw: dict, path: tuple, doc: Document, *, step: bool) -> NodeSpec:
+    kinds = [k for k in ("op", "block", "seq") if k in raw]
+    loc = doc.loc(path)
+    allowed = STEP_KEYS if step else NODE_KEYS
+    if len(kinds) != 1 or (step and "seq" in raw):
+        want = "'op' or 'block'" if step else "'op', 'block' or 'seq'"
+        got = " and ".join(f"'{k}'" for k in kinds) or "none of them"
+        raise SpecError(f"a node needs exactly one of {want}, found {got}", loc,
+                        "e.g. '{name: c1, op: conv, out: 16}' or '{name: l2, block: esp, N: 64}'")
+    if not step and "name" not in raw:
+        raise SpecError("a node needs a 'name'", loc, "add 'name: ...' (an identifier)")
+    reserved_in_step = [k for k in NODE_KEYS if k in raw and k not in allowed]
+    if reserved_in_step:
+        raise SpecError(f"'{reserved_in_step[0]}' is not allowed in a seq step", doc.key_loc(
+            path + (reserved_in_step[0],)), "a step takes 'op' or 'block' and its arguments")
+    frm = raw.get("from")
+    node = NodeSpec(
+        path=path,
+        name=str(raw["name"]) if "name" in raw else None,
+        op=raw.get("op"), block=raw.get("block"),
+        from_=[frm] if isinstance(frm, str) else frm,
+        for_=raw.get("for"), when=raw.get("when"), repeat=raw.get("repeat"),
+        args={k: v for k, v in raw.items() if k not in NODE_KEYS},
+        optional=dict(raw.get("optional") or {}), doc=raw.get("doc", ""),
+    )
+    if "seq" in raw:
+        node.seq = [_node(s, path + ("seq", i), doc, step=True) for i, s in enumerate(raw["seq"])]
+        if node.args:
+            key = next(iter(node.args))
+            raise SpecError(f"unknown key '{key}' on a seq node", doc.key_loc(path + (key,)),
+                            "arguments go on the steps of the seq")
+    return node
+
+
+def spec_from_document(doc: Document) -> Spec:
+    """Validate a parsed document against the grammar and build the :class:`Spec`."""
+    if not isinstance(doc.data, dict):
+        raise SpecError("a spec is a YAML mapping with 'block' or 'model' and 'nodes'", doc.loc(()))
+    err = _schema_error(doc)
+    if err:
+        raise err
+    data = doc.data
+    kind = "block" if "block" in data else "model"
+    params = {name: _param_decl(name, raw, doc, ("params", name))
+              for name, raw in (data.get("params") or {}).items()}
+    for p in params.values():
+        if p.type not in PARAM_TYPES:
+            raise SpecError(f"unknown parameter type '{p.type}'", p.loc, did_you_mean(p.type, PARAM_TYPES))
+    nodes = [_node(n, ("nodes", i), doc, step=False) for i, n in enumerate(data["nodes"])]
+    return Spec(
+        name=data[kind], kind=kind, params=params, nodes=nodes, doc=data.get("doc", ""),
+        input=data.get("input") or {}, output=data.get("output"), blocks=data.get("blocks") or [],
+        meta={k: data[k] for k in ("predict", "meta") if k in data}, document=doc, file=doc.file,
+    )
+
+
+def parse_spec(text: str, file: str = "<string>") -> Spec:
+    """Parse spec text (YAML) into a :class:`Spec`."""
+    return spec_from_document(parse_yaml(text, file))
+
+
+def read_spec(path: str | Path) -> Spec:
+    """Read a spec file; the name it declares must match the file's stem."""
+    spec = spec_from_document(read_yaml(path))
+    stem = Path(path).stem
+    if spec.name != stem:
+        raise SpecError(f"{spec.kind} '{spec.name}' is defined in a file named '{stem}.yaml'",
+                        spec.loc((spec.kind,)), f"rename the file to '{spec.name}.yaml' or the "
+                        f"{spec.kind} to '{stem}'")
+    return spec
