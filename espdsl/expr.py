@@ -172,9 +172,7 @@ def evaluate(text: Any, env: Mapping[str, Any], loc: Loc | None = None) -> Any:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        col = (exc.offset or 1) - 1
-        raise ExprError(f"cannot parse expression '{text}': {exc.msg}",
-                        loc.shifted(col) if loc else None,
+        raise ExprError(f"cannot parse expression '{text}': {exc.msg}", loc,
                         "write Python-like arithmetic, e.g. 'N // K' or '2 ** k'") from None
     return _Evaluator(text, env, loc).run(tree)
 

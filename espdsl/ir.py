@@ -174,16 +174,15 @@ class IR:
         """A readable listing, one node a line (like ``torch.fx.Graph.print_tabular``).
 
         >>> import espdsl
-        >>> print(espdsl.load("cbr", M=3, N=16, stride=2).dump().splitlines()[1])
-        conv   conv       input  out=16 kernel=3 stride=2 dilation=1 groups=1 bias=False padding=1  16x28x28
+        >>> print(espdsl.load("cbr", M=3, N=16, stride=2).dump())  # doctest: +NORMALIZE_WHITESPACE
+        input  input      -     3x56x56
+        conv   conv       input 16x28x28  out=16 kernel=3 stride=2 groups=1 dilation=1 bias=False padding=1
+        bn     batchnorm  conv  16x28x28  eps=0.001 momentum=0.1
+        act    prelu      bn    16x28x28  shared=False init=0.25
         """
-        rows = []
-        for n in self.nodes():
-            attrs = " ".join(f"{k}={v}" for k, v in n.attrs.items())
-            rows.append((n.name, n.op, ",".join(n.inputs) or "-", attrs, "x".join(map(str, n.shape))))
-        widths = [max(len(r[i]) for r in rows) for i in range(3)]
-        return "\n".join(
-            f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}  {r[4]}".replace(
-                "   ", "  ", 1) if r[3] else
-            f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[4]}"
-            for r in rows)
+        rows = [(n.name, n.op, ",".join(n.inputs) or "-", "x".join(map(str, n.shape)),
+                 " ".join(f"{k}={v}" for k, v in n.attrs.items())) for n in self.nodes()]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        return "\n".join("  ".join(f"{r[i]:<{widths[i]}}" for i in range(4)).rstrip() + "  " + r[4]
+                         if r[4] else "  ".join(f"{r[i]:<{widths[i]}}" for i in range(4)).rstrip()
+                         for r in rows)

@@ -199,7 +199,8 @@ class Resolver:
                 raise ResolveError(f"'{name}' takes one input, got {len(inputs)}", loc,
                                    "concatenate or add the inputs in a node of their own first")
             scope = Scope(path, "repeat" if count is not None else "seq",
-                          "" if count is None else str(entry.block or entry.op), _parent(prefix),
+                          "" if count is None else render_template(entry.block or entry.op, env),
+                          _parent(prefix),
                           [inputs[0].node], in_shapes=[inputs[0].shape], loc=loc,
                           repeat=count, repeat_expr=None if entry.repeat is None else str(entry.repeat))
             self.scopes[path] = scope
@@ -239,13 +240,13 @@ class Resolver:
                                "concatenate or add the inputs in a node of their own first")
         args = {}
         for key, raw in entry.args.items():
-            aloc = spec.loc(entry.path + (key,))
+            aloc = spec.key_loc(entry.path + (key,))
             decl = sub.params.get(key)
             args[key] = (render_template(raw, env, aloc) if decl and decl.type == "str"
                          else evaluate(raw, env, aloc), aloc)
         for key, raw in entry.optional.items():
             if key in sub.params and key not in args:
-                aloc = spec.loc(entry.path + ("optional", key))
+                aloc = spec.key_loc(entry.path + ("optional", key))
                 decl = sub.params[key]
                 args[key] = (render_template(raw, env, aloc) if decl.type == "str"
                              else evaluate(raw, env, aloc), aloc)

@@ -34,6 +34,7 @@ class Document:
     file: str
     values: dict[PathKey, Loc] = field(default_factory=dict)
     keys: dict[PathKey, Loc] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
 
     def loc(self, path: PathKey) -> Loc:
         """Location of the value at ``path``; falls back to the nearest enclosing value."""
@@ -62,6 +63,7 @@ def parse_yaml(text: str, file: str) -> Document:
     except Exception as exc:  # ruamel raises a few unmarked errors (e.g. duplicate keys)
         raise SpecError(f"invalid YAML: {exc}".splitlines()[0], Loc(file)) from None
     doc = Document(data=None, file=file)
+    doc.lines = text.splitlines()
     doc.values[()] = Loc(file, 1, 1)
     doc.data = _plain(raw, (), doc)
     return doc
@@ -79,7 +81,18 @@ def read_yaml(path: str | Path) -> Document:
     return parse_yaml(text, str(path))
 
 
+def _past_quote(doc: Document, line: int, col: int) -> Loc:
+    """1-based location of a scalar's text: past its opening quote, if it has one."""
+    text = doc.lines[line] if line < len(doc.lines) else ""
+    if col < len(text) and text[col] in "'\"":
+        col += 1
+    return Loc(doc.file, line + 1, col + 1)
+
+
 def _plain(node: Any, path: PathKey, doc: Document) -> Any:
+    tag = getattr(getattr(node, "tag", None), "value", None)
+    if tag and isinstance(node, (CommentedMap, CommentedSeq)):
+        raise SpecError(f"YAML tag {tag} is not allowed (tags are not allowed in specs)", doc.loc(path))
     if isinstance(node, CommentedMap):
         out = {}
         for key, value in node.items():
@@ -88,7 +101,7 @@ def _plain(node: Any, path: PathKey, doc: Document) -> Any:
                 kline, kcol = node.lc.key(key)
                 doc.keys[sub] = Loc(doc.file, kline + 1, kcol + 1)
                 vline, vcol = node.lc.value(key)
-                doc.values[sub] = Loc(doc.file, vline + 1, vcol + 1)
+                doc.values[sub] = _past_quote(doc, vline, vcol)
             except (KeyError, TypeError, AttributeError):
                 pass
             if not isinstance(key, (str, int, float, bool)):
@@ -102,7 +115,7 @@ def _plain(node: Any, path: PathKey, doc: Document) -> Any:
             sub = path + (i,)
             try:
                 line, col = node.lc.item(i)
-                doc.values[sub] = Loc(doc.file, line + 1, col + 1)
+                doc.values[sub] = _past_quote(doc, line, col)
             except (KeyError, TypeError, AttributeError):
                 pass
             out.append(_plain(value, sub, doc))

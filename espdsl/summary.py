@@ -3,7 +3,7 @@
 >>> import espdsl
 >>> rows, totals = summarize(espdsl.load("espnet_c", alpha3=3))
 >>> rows[0]["name"], rows[0]["block"], rows[0]["params"]
-('level1', 'cbr', 496)
+('level1', 'cbr', 480)
 >>> totals["params"]
 187529
 """

@@ -1,0 +1,382 @@
+"""Checkpoints: load published weights into a compiled spec, save and reload espdsl's own.
+
+Loading is strict by default: every tensor of the model must come from the checkpoint and
+every tensor of the checkpoint must land in the model, with the same shape. When they do not
+fit, the error names the first mismatches with both shapes and, when the shapes tell, which
+parameter values would fit (found by re-resolving the spec with candidate values).
+
+BatchNorm's ``num_batches_tracked`` counters are optional: old PyTorch versions (like the one
+the ESPNet authors used) did not save them, and they only matter for training with
+``momentum=None``. A checkpoint without them keeps the model's own counters.
+
+An espdsl checkpoint (``save_checkpoint``) holds the weights plus the YAML text of every spec
+the network was built from (the root and each block it uses) and the bound parameters, all as
+plain types so ``torch.load(weights_only=True)`` reads it; ``load_checkpoint_model`` rebuilds
+the network from the checkpoint alone, even if the library's blocks changed since.
+
+>>> import espdsl, tempfile, pathlib
+>>> model = espdsl.create_model("espnet_c", alpha3=3)
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "net.pt"
+>>> save_checkpoint(model, path)
+>>> again = espdsl.create_model(path)
+>>> again.espdsl_ir.params["alpha3"], sum(p.numel() for p in again.parameters())
+(3, 187529)
+"""
+from __future__ import annotations
+
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from .errors import EspdslError, Loc, WeightsError
+
+FORMAT = "espdsl-checkpoint"
+VERSION = 1
+OPTIONAL_SUFFIX = "num_batches_tracked"
+SHOWN = 3            # mismatches named in an error line
+MAX_TRIALS = 40      # re-resolutions spent looking for parameter values that fit
+
+Shapes = dict[str, tuple[int, ...]]
+
+
+# -- reading ------------------------------------------------------------------------------------
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The object stored in ``path``, read with ``weights_only=True`` onto the CPU."""
+    path = Path(path)
+    loc = Loc(str(path))
+    if not path.exists():
+        raise WeightsError("no such checkpoint file", loc, "check the path given to --weights")
+    if path.is_dir():
+        raise WeightsError("is a folder, not a checkpoint file", loc, "give a .pth/.pt file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError,
+            AttributeError, KeyError, IndexError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"cannot read checkpoint: {first[:200]}", loc,
+                           "give a PyTorch state_dict saved with torch.save") from None
+    if not isinstance(obj, Mapping):
+        raise WeightsError(f"holds a {type(obj).__name__}, not a state_dict", loc,
+                           "save model.state_dict(), not the model object")
+    return dict(obj)
+
+
+def state_dict_from(obj: Mapping[str, Any], where: Loc | None = None) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint: a plain ``state_dict``, an espdsl checkpoint, or the common
+    ``{"state_dict": ...}`` / ``{"model": ...}`` wrappers; a ``module.`` prefix (DataParallel)
+    is removed.
+
+    >>> import torch
+    >>> sorted(state_dict_from({"state_dict": {"module.w": torch.zeros(1)}}))
+    ['w']
+    """
+    if obj.get("format") == FORMAT or not any(isinstance(v, torch.Tensor) for v in obj.values()):
+        for key in ("state_dict", "model", "model_state_dict", "net"):
+            if isinstance(obj.get(key), Mapping):
+                obj = obj[key]
+                break
+    tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise WeightsError("holds no tensors", where, "give a PyTorch state_dict saved with torch.save")
+    if all(k.startswith("module.") for k in tensors):
+        tensors = {k[len("module."):]: v for k, v in tensors.items()}
+    return tensors
+
+
+# -- comparing ----------------------------------------------------------------------------------
+@dataclass
+class Fit:
+    """How a checkpoint's tensors fit a model's: what is missing, unexpected, of another shape."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    shape: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> int:
+        return len(self.missing) + len(self.unexpected) + len(self.shape)
+
+    @property
+    def ok(self) -> bool:
+        return self.score == 0
+
+
+def shapes_of(state: Mapping[str, torch.Tensor]) -> Shapes:
+    return {k: tuple(v.shape) for k, v in state.items()}
+
+
+def compare(model: Shapes, ckpt: Shapes) -> Fit:
+    """Compare a model's tensor shapes with a checkpoint's; ``num_batches_tracked`` is optional.
+
+    >>> compare({"w": (2, 3), "bn.num_batches_tracked": ()}, {"w": (2, 4), "x": (1,)})
+    Fit(missing=[], unexpected=['x'], shape=['w'])
+    """
+    return Fit(
+        missing=[k for k in model if k not in ckpt and not k.endswith(OPTIONAL_SUFFIX)],
+        unexpected=[k for k in ckpt if k not in model],
+        shape=[k for k in model if k in ckpt and model[k] != ckpt[k]],
+    )
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def describe(fit: Fit, model: Shapes, ckpt: Shapes) -> str:
+    """One line: the counts and the first few mismatches with both shapes."""
+    items = ([f"{k} checkpoint {_dims(ckpt[k])} vs model {_dims(model[k])}" for k in fit.shape]
+             + [f"{k} {_dims(model[k])} missing from the checkpoint" for k in fit.missing]
+             + [f"{k} {_dims(ckpt[k])} not in the model" for k in fit.unexpected])
+    counts = (f"{len(fit.missing)} missing, {len(fit.unexpected)} unexpected, "
+              f"{len(fit.shape)} of another shape")
+    more = f", ... ({len(items) - SHOWN} more)" if len(items) > SHOWN else ""
+    return f"{counts}: " + ", ".join(items[:SHOWN]) + more
+
+
+# -- hints --------------------------------------------------------------------------------------
+def _repeat_counts(ir: Any, ckpt: Shapes) -> dict[str, tuple[int, int]]:
+    """For each repeat group of the IR: (copies in the checkpoint, copies in the model)."""
+    out = {}
+    for scope in ir.scopes.values():
+        if scope.kind != "repeat":
+            continue
+        prefix = scope.path + "."
+        idx = {int(k[len(prefix):].split(".", 1)[0]) for k in ckpt
+               if k.startswith(prefix) and k[len(prefix):].split(".", 1)[0].isdigit()}
+        found = max(idx) + 1 if idx else 0
+        if found != (scope.repeat or 0):
+            out[scope.path] = (found, scope.repeat or 0)
+    return out
+
+
+def _spec_shapes(source: str, input_shape: tuple[int, ...], params: dict[str, Any]) -> Shapes | None:
+    from .api import build_ir, load
+    try:
+        ir = load(source, input_size=input_shape, **params)
+        with torch.device("meta"):
+            return shapes_of(build_ir(ir).state_dict())
+    except (EspdslError, RuntimeError, ValueError, TypeError):
+        return None
+
+
+def _prefix_hint(ir: Any, model: Shapes, ckpt: Shapes) -> str | None:
+    """A checkpoint of a part of this network, or of a bigger one holding this network."""
+    for scope in ir.top_level():
+        if scope.kind != "block":
+            continue
+        inner = {k[len(scope.path) + 1:] for k in model if k.startswith(scope.path + ".")}
+        if inner and all(k in inner for k in ckpt):
+            return (f"the checkpoint holds only the '{scope.path}' part of {ir.name} (a "
+                    f"{scope.block}): load it into spec {scope.block}")
+    heads = {k.split(".", 1)[0] for k in ckpt if "." in k}
+    for head in sorted(heads):
+        inner = {k[len(head) + 1:] for k in ckpt if k.startswith(head + ".")}
+        if sum(k in inner for k in model) >= 0.9 * len(model):
+            wrappers = _models_wrapping(ir.name, head)
+            use = f": load it into spec {' or '.join(wrappers)}" if wrappers else ""
+            return (f"the checkpoint holds a bigger network whose '{head}' part fits "
+                    f"{ir.name}{use}")
+    return None
+
+
+def _models_wrapping(name: str, node: str) -> list[str]:
+    from .registry import default_registry
+    reg = default_registry()
+    out = []
+    for model in reg.names("model"):
+        try:
+            spec = reg.get(model)
+        except EspdslError:
+            continue
+        if any(n.name == node and n.block == name for n in spec.nodes):
+            out.append(model)
+    return out
+
+
+def suggest(ir: Any, model: Shapes, ckpt: Shapes, fit: Fit) -> str | None:
+    """A hint naming parameter values under which the checkpoint fits, when the shapes tell.
+
+    Candidate values come from the checkpoint (copies in each repeat group, sizes that differ
+    from the model's) and from declared choices; a greedy search re-resolves the spec.
+    """
+    part = _prefix_hint(ir, model, ckpt)
+    if part:
+        return part
+    source = ir.source
+    if not source.endswith((".yaml", ".yml")) or not Path(source).is_file():
+        return None
+    from .spec import read_spec
+    try:
+        decls = read_spec(source).params
+    except EspdslError:
+        return None
+    counts = _repeat_counts(ir, ckpt)
+    sizes: set[int] = {found for found, _ in counts.values()}
+    for k in fit.shape:
+        sizes |= {a for a, b in zip(ckpt[k], model[k]) if a != b}
+    repeat_exprs = {str(s.repeat_expr) for s in ir.scopes.values() if s.kind == "repeat"}
+    candidates: list[tuple[str, list[Any]]] = []
+    for name, decl in decls.items():
+        current = ir.params.get(name)
+        if decl.choices:
+            values = [c for c in decl.choices if c != current]
+        elif decl.type == "int":
+            values = sorted(v for v in sizes if v != current and (decl.min is None or v >= decl.min))
+        else:
+            continue
+        if values:
+            candidates.append((name, values))
+    # parameters that count repeats first: "8 level3 modules" is the commonest mismatch
+    candidates.sort(key=lambda c: not any(c[0] in e for e in repeat_exprs))
+    best, best_fit, trials = dict(ir.params), fit, 0
+    for _ in range(3):
+        improved = False
+        for name, values in candidates:
+            for value in values:
+                if best_fit.ok or trials >= MAX_TRIALS or value == best.get(name):
+                    continue
+                trials += 1
+                trial = {**best, name: value}
+                shapes = _spec_shapes(source, ir.input_shape, _declared(trial, decls))
+                if shapes is None:
+                    continue
+                trial_fit = compare(shapes, ckpt)
+                if trial_fit.score < best_fit.score:
+                    best, best_fit, improved = trial, trial_fit, True
+        if best_fit.ok or not improved:
+            break
+    changed = {k: v for k, v in best.items() if ir.params.get(k) != v}
+    notes = [f"this checkpoint has {found} {path} modules (the model {had})"
+             for path, (found, had) in counts.items()][:2]
+    if changed and best_fit.ok:
+        flags = " ".join(f"-p {k}={v}" for k, v in changed.items())
+        return "; ".join(notes + [f"it fits with: {flags}"]) if notes else f"it fits with: {flags}"
+    if notes:
+        return "; ".join(notes)
+    return None
+
+
+def _declared(params: dict[str, Any], decls: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k in decls}
+
+
+# -- loading ------------------------------------------------------------------------------------
+def load_weights(model: nn.Module, weights: str | Path | Mapping[str, torch.Tensor], *,
+                 strict: bool = True) -> Fit:
+    """Load a checkpoint (a path or a state_dict) into ``model``; return how it fit.
+
+    Strict (default): any missing, unexpected or differently shaped tensor raises
+    :class:`WeightsError` with one line naming the first mismatches and, when the shapes tell,
+    the parameter values that would fit. Not strict: load what fits and return the rest.
+
+    >>> import espdsl
+    >>> model = espdsl.create_model("espnet_c", alpha3=3)
+    >>> load_weights(model, espdsl.create_model("espnet_c", alpha3=3).state_dict()).ok
+    True
+    """
+    where = Loc(str(weights)) if isinstance(weights, (str, Path)) else None
+    raw = read_checkpoint(weights) if where else dict(weights)
+    ckpt_state = state_dict_from(raw, where)
+    own = model.state_dict()
+    model_shapes, ckpt_shapes = shapes_of(own), shapes_of(ckpt_state)
+    fit = compare(model_shapes, ckpt_shapes)
+    if strict and not fit.ok:
+        ir = getattr(model, "espdsl_ir", None)
+        name = f"{ir.name} ({_fmt_params(ir.params)})" if ir is not None else "the model"
+        hint = suggest(ir, model_shapes, ckpt_shapes, fit) if ir is not None else None
+        raise WeightsError(f"checkpoint does not fit {name}: "
+                           f"{describe(fit, model_shapes, ckpt_shapes)}", where,
+                           hint or "check the spec and its parameters (-p)")
+    bad = set(fit.shape)
+    merged = dict(own)     # keeps the model's num_batches_tracked when the checkpoint has none
+    merged.update({k: v for k, v in ckpt_state.items() if k in own and k not in bad})
+    model.load_state_dict(merged, strict=True)
+    return fit
+
+
+def _fmt_params(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+# -- espdsl's own checkpoints --------------------------------------------------------------------
+def _spec_files(ir: Any) -> dict[str, str]:
+    """Name -> YAML text of the root spec and every block spec the IR instantiated."""
+    files: dict[str, str] = {}
+    for scope in ir.scopes.values():
+        if scope.kind in ("root", "block") and scope.loc is not None:
+            path = Path(scope.loc.file)
+            name = ir.name if scope.kind == "root" else scope.block
+            if name not in files and path.is_file():
+                files[name] = path.read_text(encoding="utf-8")
+    return files
+
+
+def save_checkpoint(model: nn.Module, path: str | Path) -> None:
+    """Write the weights plus the specs and parameters that rebuild the network.
+
+    Everything but the tensors is plain str/int/float/bool/list/dict, so
+    ``torch.load(path, weights_only=True)`` reads it. Write through
+    :func:`espdsl.files.atomic_path` for all-or-nothing output.
+    """
+    ir = getattr(model, "espdsl_ir", None)
+    if ir is None:
+        raise WeightsError("the model was not built by espdsl (it has no espdsl_ir)", None,
+                           "build it with espdsl.create_model")
+    specs = getattr(model, "espdsl_specs", None) or _spec_files(ir)
+    if ir.name not in specs:
+        raise WeightsError(f"cannot find the source of spec '{ir.name}'", Loc(str(ir.source)),
+                           "build the model from a spec file or a zoo name")
+    torch.save({
+        "format": FORMAT,
+        "version": VERSION,
+        "name": ir.name,
+        "kind": ir.kind,
+        "specs": specs,
+        "params": {k: v for k, v in ir.params.items() if isinstance(v, (bool, int, float, str))},
+        "input_size": list(ir.input_shape),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }, path)
+
+
+def load_checkpoint_model(path: str | Path, **params: Any) -> nn.Module:
+    """Rebuild the network stored in an espdsl checkpoint and load its weights.
+
+    ``params`` override stored parameter values (the weights must still fit).
+    """
+    from .registry import Registry
+    from .resolve import resolve
+    from .spec import parse_spec
+    from .build import build
+
+    loc = Loc(str(path))
+    raw = read_checkpoint(path)
+    if raw.get("format") != FORMAT:
+        raise WeightsError("is a plain state_dict, not an espdsl checkpoint", loc,
+                           "give the spec too: create_model(SPEC, weights=PATH) or "
+                           "--weights PATH with a spec")
+    if raw.get("version") != VERSION:
+        raise WeightsError(f"espdsl checkpoint version {raw.get('version')} is not supported",
+                           loc, f"this espdsl reads version {VERSION}")
+    name, specs = raw["name"], raw["specs"]
+    with tempfile.TemporaryDirectory(prefix="espdsl-ckpt-") as folder:
+        reg = Registry()
+        for spec_name, text in specs.items():
+            file = Path(folder) / f"{spec_name}.yaml"
+            file.write_text(text, encoding="utf-8")
+            reg.add_file(file)
+        root = parse_spec(specs[name], f"{path}:{name}.yaml")
+        root.blocks = []      # every block it used is stored beside it
+        merged = {**raw["params"], **params}
+        declared = {k: v for k, v in merged.items() if k in root.params}
+        ir = resolve(root, declared, registry=reg, input_size=tuple(raw["input_size"]))
+        ir.source = str(path)
+        model = build(ir)
+    model.espdsl_specs = dict(specs)      # the temporary files are gone; keep the texts
+    load_weights(model, raw["state_dict"])
+    return model

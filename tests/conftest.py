@@ -1,0 +1,29 @@
+"""Shared test helpers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT.parent / "shared" / "espnet-reference"
+
+# Parameters that make every library block build as Fig. 3g's module (M = N = 100, n = 3, K = 5,
+# g = 2); blocks take only the ones they declare.
+FIG3G = {"M": 100, "N": 100, "n": 3, "K": 5, "g": 2}
+
+
+def block_params(name: str) -> dict:
+    """Fig. 3g's settings restricted to the parameters a library block declares."""
+    import espdsl
+    from espdsl.registry import default_registry
+
+    declared = default_registry().get(name).params
+    return {k: v for k, v in FIG3G.items() if k in declared}
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    if not REFERENCE.is_dir():
+        pytest.skip(f"reference data not found at {REFERENCE} (needs ../shared/espnet-reference)")
+    return REFERENCE

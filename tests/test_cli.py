@@ -1,0 +1,76 @@
+"""`espdsl compile`, `validate` and `list` from the command line."""
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+import torch
+from click.testing import CliRunner
+
+import espdsl
+from espdsl.cli import main
+
+
+def run(*args):
+    result = CliRunner().invoke(main, list(args))
+    return result
+
+
+def test_compile_espnet_prints_the_papers_count():
+    result = run("compile", "zoo/espnet.yaml")
+    assert result.exit_code == 0, result.output
+    assert "total trainable parameters: 364,569" in result.output
+    assert "input 1x3x512x1024 -> output 1x20x512x1024" in result.output
+    result = run("compile", "zoo/espnet.yaml", "-p", "alpha3=3")
+    assert "total trainable parameters: 202,649" in result.output
+
+
+def test_compile_json_per_node():
+    result = run("compile", "espnet_c", "-p", "alpha3=5", "--format", "json", "--input", "1x3x256x512")
+    data = json.loads(result.output)
+    assert data["params"] == 252_297 and data["output"] == [1, 20, 32, 64]
+    rows = {r["name"]: r for r in data["nodes"]}
+    assert rows["level3"]["block"] == "esp x 5 (alpha3)"
+    assert rows["cat2"]["in_channels"] == [64, 64, 3] and rows["cat2"]["out_channels"] == 131
+    model = espdsl.create_model("espnet_c", alpha3=5)
+    for name, row in rows.items():  # per-node params agree with the built module's submodules
+        sub = model.get_submodule(name) if name in dict(model.named_children()) else None
+        if sub is not None:
+            assert row["params"] == sum(p.numel() for p in sub.parameters()), name
+    assert sum(r["params"] for r in data["nodes"]) == 252_297
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".ts"])
+def test_compile_exports(tmp_path, suffix):
+    out = tmp_path / f"esp{suffix}"
+    result = run("compile", "esp", "-p", "M=16", "-p", "N=16", "--input", "1x16x32x32", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    x = torch.randn(1, 16, 32, 32)
+    if suffix == ".onnx":
+        onnx.checker.check_model(onnx.load(str(out)))
+    else:
+        ts = torch.jit.load(str(out))
+        assert ts(x).shape == (1, 16, 32, 32)
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temp files left behind
+
+
+def test_compile_refuses_unknown_output_type_and_writes_nothing(tmp_path):
+    out = tmp_path / "model.h5"
+    result = run("compile", "esp", "-p", "M=8", "-p", "N=8", "-o", str(out))
+    assert result.exit_code == 2 and "unknown output type '.h5'" in result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_compile_into_missing_folder(tmp_path):
+    result = run("compile", "esp", "-p", "M=8", "-p", "N=8", "-o", str(tmp_path / "no" / "m.onnx"))
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_validate_and_list():
+    result = run("validate", "espnet")
+    assert result.exit_code == 0 and "1x3x512x1024 -> 1x20x512x1024" in result.output
+    result = run("list")
+    assert result.exit_code == 0
+    for name in espdsl.list_blocks() + espdsl.list_models():
+        assert f"  {name} " in result.output

@@ -1,0 +1,167 @@
+"""The grammar's features, each on a small spec written here: parameters and overrides,
+expressions, repetition, branches over an index, HFF sums, conditions, seq, references into
+blocks, module kind as a parameter, user block folders."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+import espdsl
+from espdsl.expr import evaluate, render_template
+from espdsl.errors import ExprError
+
+
+def write(path, text):
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.mark.parametrize("text, env, want", [
+    ("N // K", {"N": 100, "K": 5}, 20),
+    ("2 ** k", {"k": 4}, 16),
+    ("min(N, 64) + max(1, K)", {"N": 100, "K": 5}, 69),
+    ("N - (K - 1) * (N // K) if K > 1 else N", {"N": 64, "K": 5}, 16),
+    ("stride == 1 and M == N", {"stride": 1, "M": 3, "N": 3}, True),
+    ("not hff or K < 2", {"hff": True, "K": 5}, False),
+    ("'s' if hff else 'd'", {"hff": False}, "d"),
+    ("range(1, K)", {"K": 4}, [1, 2, 3]),
+    ("(n - 1) * 2 ** (K - 1) + 1", {"n": 3, "K": 8}, 257),
+])
+def test_expressions(text, env, want):
+    assert evaluate(text, env) == want
+
+
+@pytest.mark.parametrize("text", [
+    "().__class__", "open('x')", "[c for c in 'ab']", "lambda: 1", "N.real", "x[0]",
+    "__import__('os')", "2 ** 10000", "range(10 ** 9)",
+])
+def test_expressions_reject_everything_else(text):
+    with pytest.raises(ExprError):
+        evaluate(text, {"N": 1, "x": [1]})
+
+
+def test_templates():
+    assert render_template("d{2 ** k}", {"k": 3}) == "d8"
+    assert render_template("{'s' if k > 1 else 'd'}{2 ** k}", {"k": 2}) == "s4"
+    assert render_template("plain", {}) == "plain"
+
+
+TOY = """\
+model: toy
+params:
+  width: 8
+  depth: {type: int, default: 2, min: 0}
+  wide: {type: bool, default: "width > 8"}
+input: {channels: 3, size: [16, 16]}
+nodes:
+  - {name: stem, op: conv, out: width, kernel: 3, stride: 2}
+  - for: k in range(3)
+    name: "b{k}"
+    op: conv
+    out: "width // 2 if k == 0 else width"
+    kernel: 3
+    dilation: "2 ** k"
+  - {name: cat, op: concat, from: ["b{k} for k in range(3)"]}
+  - {name: extra, op: conv, out: "2 * width", when: wide}
+  - {name: body, block: cbr, N: 16, repeat: depth}
+  - name: head
+    seq:
+      - {op: conv, out: 4}
+      - {block: br}
+"""
+
+
+def test_small_network_features(tmp_path):
+    spec = write(tmp_path / "toy.yaml", TOY)
+    ir = espdsl.load(spec)
+    # branches take their index; the default input of a 'for' node is the node before it
+    assert [ir.node(f"b{k}").attrs["dilation"] for k in range(3)] == [1, 2, 4]
+    assert [ir.node(f"b{k}").inputs for k in range(3)] == [["stem"]] * 3
+    assert ir.node("cat").shape == (4 + 8 + 8, 8, 8)
+    assert "extra" not in ir.graph                      # when: width > 8 is false
+    assert ir.scopes["body"].kind == "repeat" and ir.scopes["body"].repeat == 2
+    assert ir.scopes["body"].repeat_expr == "depth"
+    assert ir.node("body.0.conv").inputs == ["cat"]      # the default input: the previous node
+    assert ir.node("body.1.conv").inputs == ["body.0.act"]
+    assert ir.node("head.1.bn").inputs == ["head.0"]
+    assert ir.output_shape == (1, 4, 8, 8)
+    # overrides from Python reach defaults that depend on them
+    wide = espdsl.load(spec, width=16, depth=3)
+    assert "extra" in wide.graph and wide.scopes["body"].repeat == 3
+    assert wide.node("body.0.conv").inputs == ["extra"]
+    model = espdsl.build_ir(wide)
+    assert "body.2.conv.weight" in model.state_dict()
+    assert espdsl.load(spec, depth=0).node("head.0").inputs == ["cat"]
+
+
+def test_reference_into_a_block_instance():
+    ir = espdsl.load("espnet", alpha3=3)
+    assert ir.node("level3_C.conv").inputs == ["encoder.b2.act"]
+    assert ir.node("cat_l1").inputs == ["up_l2.1.act", "encoder.level1.act"]
+    camvid = espdsl.load("espnet", alpha3=3, classes=12, skip="b1")
+    assert camvid.node("cat_l1").inputs == ["up_l2.1.act", "encoder.b1.act"]
+    assert camvid.node("conv.conv").attrs["out"] == 12
+
+
+USER_BLOCK = """\
+block: dwres
+doc: A user block living outside espdsl - depth-wise K-branch pyramid with running sums.
+params:
+  M: {type: int}
+  N: {type: int}
+  K: {type: int, default: 3}
+nodes:
+  - {name: reduce, op: conv, out: N}
+  - for: k in range(K)
+    name: "p{k}"
+    op: conv
+    from: reduce
+    kernel: 3
+    dilation: "k + 1"
+    groups: N
+  - {name: s0, op: identity, from: p0}
+  - for: k in range(1, K)
+    name: "s{k}"
+    op: add
+    from: ["s{k - 1}", "p{k}"]
+  - {name: out, op: add, from: ["s{K - 1}", reduce]}
+  - {name: shuffle, op: shuffle, groups: 2}
+  - {name: act, op: relu}
+"""
+
+
+def test_user_block_folder_extends_the_library(tmp_path):
+    folder = tmp_path / "myblocks"
+    folder.mkdir()
+    write(folder / "dwres.yaml", USER_BLOCK)
+    assert "dwres" in espdsl.list_blocks(blocks=[folder])
+    assert "dwres" not in espdsl.list_blocks()
+    block = espdsl.create_block("dwres", M=8, N=8, blocks=[folder])
+    assert block(torch.randn(1, 8, 12, 12)).shape == (1, 8, 12, 12)
+    # as the module kind of ESPNet-C, without editing the network
+    ir = espdsl.load("espnet_c", module="dwres", alpha2=1, alpha3=1, blocks=[folder])
+    assert ir.scopes["level3.0"].block == "dwres"
+    # from a spec that names the folder itself (relative to the spec file)
+    net = write(tmp_path / "net.yaml", """\
+        model: net
+        blocks: [myblocks]
+        input: {channels: 3, size: [16, 16]}
+        nodes:
+          - {name: stem, block: cbr, N: 8}
+          - {name: mine, block: dwres, N: 8, K: 4}
+        """)
+    model = espdsl.create_model(net)
+    assert model(torch.randn(1, 3, 16, 16)).shape == (1, 8, 16, 16)
+    assert "mine.p3.weight" in model.state_dict()
+
+
+def test_installed_package_works_outside_the_repository(tmp_path):
+    # run from an empty folder: data (blocks, zoo, schema) must come with the package
+    run = subprocess.run([sys.executable, "-m", "espdsl", "compile", "espnet", "-p", "alpha3=3",
+                          "--format", "json"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert '"params": 202649' in run.stdout
