@@ -128,6 +128,22 @@ def test_every_spec_builds_runs_lints_traces_exports(kind, name, tmp_path):
     proto = onnx.load_from_string(buf.getvalue())
     onnx.checker.check_model(proto)
     assert len(proto.graph.output) == 1
+    import onnxruntime
+    session = onnxruntime.InferenceSession(buf.getvalue())
+    (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(out), y, rtol=1e-4, atol=1e-4)
+
+
+def test_onnx_export_with_the_torch_export_based_exporter(tmp_path):
+    model = espdsl.create_model("espnet", alpha3=1).eval()
+    x = torch.randn(1, 3, 64, 64)
+    program = torch.onnx.export(model, (x,), dynamo=True, verbose=False)
+    program.save(str(tmp_path / "espnet.onnx"))
+    import onnxruntime
+    session = onnxruntime.InferenceSession(str(tmp_path / "espnet.onnx"))
+    (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(out), model(x), rtol=1e-4, atol=1e-4)
 
 
 def test_state_dict_keys_follow_spec_names_and_are_deterministic():
@@ -137,6 +153,14 @@ def test_state_dict_keys_follow_spec_names_and_are_deterministic():
     assert "encoder.level2.0.bn.bn.weight" in a and "encoder.level2_0.act.weight" in a
     assert "combine_l2_l3.1.d16.conv.weight" in a and "up_l2.1.act.weight" in a
     assert "classifier.weight" in a and "encoder.classifier.conv.weight" in a
+
+
+@pytest.mark.parametrize("module", ["esp", "mobilenet", "shufflenet", "inception", "resnext",
+                                    "asp", "resnet"])
+def test_every_module_kind_drops_into_espnet_c(module):
+    ir = espdsl.load("espnet_c", module=module, alpha2=2, alpha3=3)
+    assert {s.block for s in ir.scopes.values() if s.parent in ("level2", "level3")} == {module}
+    assert ir.output_shape == (1, 20, 64, 128)
 
 
 def test_module_kind_is_a_parameter():

@@ -12,23 +12,27 @@ from ..summary import format_summary, summarize
 from .options import (blocks_option, input_option, param_option, parse_params, parse_size,
                       spec_argument)
 
-EXPORTS = (".pt", ".onnx", ".ts")
+EXPORTS = (".pt", ".onnx", ".ts", ".py")
 
 
 def export(model, ir, path: Path, weights: str | None = None) -> None:
-    """Write ``model`` to ``path``: .pt (espdsl checkpoint), .onnx, or .ts (TorchScript)."""
+    """Write ``model`` to ``path``: .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py
+    (standalone PyTorch source)."""
     import torch
 
     suffix = path.suffix.lower()
     if suffix not in EXPORTS:
         raise UsageError(f"unknown output type '{path.suffix}' for {path}", None,
-                         "use .pt (espdsl checkpoint), .onnx or .ts (TorchScript)")
+                         "use .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py (PyTorch source)")
     example = torch.zeros(ir.input_shape)
     model.eval()
     with atomic_path(path) as tmp:
         if suffix == ".pt":
             from ..weights import save_checkpoint
             save_checkpoint(model, tmp)
+        elif suffix == ".py":
+            from ..codegen import to_python
+            tmp.write_text(to_python(ir), encoding="utf-8")
         elif suffix == ".onnx":
             torch.onnx.export(model, (example,), str(tmp), input_names=["input"],
                               output_names=["output"], dynamo=False)
@@ -41,7 +45,7 @@ def export(model, ir, path: Path, weights: str | None = None) -> None:
 @param_option
 @input_option()
 @blocks_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Export to .pt, .onnx or .ts.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Export to .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py (standalone PyTorch source).")
 @click.option("--weights", type=click.Path(), help="Load a checkpoint into the model.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
@@ -50,7 +54,7 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
     """Compile SPEC (a zoo/block name or a YAML path) to PyTorch and print its summary."""
     if output and Path(output).suffix.lower() not in EXPORTS:
         raise UsageError(f"unknown output type '{Path(output).suffix}' for {output}", None,
-                         "use .pt (espdsl checkpoint), .onnx or .ts (TorchScript)")
+                         "use .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py (PyTorch source)")
     ir = load(spec, input_size=parse_size(input_size), blocks=blocks, **parse_params(params))
     model = build_ir(ir)
     if weights:
