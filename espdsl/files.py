@@ -32,6 +32,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise UsageError(f"cannot write {path}: {exc.strerror}", None,
                          "choose an output folder you can write to") from None
     os.close(fd)
+    umask = os.umask(0)   # mkstemp makes 0600 files; give the result the usual permissions
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     tmp_path = Path(tmp)
     try:
         yield tmp_path

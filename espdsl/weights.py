@@ -27,6 +27,7 @@ from __future__ import annotations
 import pickle
 import tempfile
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -54,13 +55,28 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise WeightsError("no such checkpoint file", loc, "check the path given to --weights")
     if path.is_dir():
         raise WeightsError("is a folder, not a checkpoint file", loc, "give a .pth/.pt file")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    # torch.save writes a zip archive; very old versions a raw pickle (protocol byte 0x80)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise WeightsError("not a PyTorch checkpoint (neither a zip archive nor a pickle)", loc,
+                           "give a state_dict file written by torch.save")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError,
-            AttributeError, KeyError, IndexError, OSError) as exc:
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "Unsupported global" in text:
+            what = text.split("Unsupported global:", 1)[1].strip().split(" was not", 1)[0]
+            raise WeightsError(f"holds Python objects, not only tensors ({what[:100]}); espdsl "
+                               "reads checkpoints with weights_only=True", loc,
+                               "save model.state_dict() instead of the model object") from None
+        raise WeightsError(f"corrupt checkpoint ({text.splitlines()[0][:120]})", loc,
+                           "give a state_dict file written by torch.save") from None
+    except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, AttributeError, KeyError,
+            IndexError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"cannot read checkpoint: {first[:200]}", loc,
-                           "give a PyTorch state_dict saved with torch.save") from None
+        raise WeightsError(f"corrupt checkpoint ({first[:120]})", loc,
+                           "give a state_dict file written by torch.save") from None
     if not isinstance(obj, Mapping):
         raise WeightsError(f"holds a {type(obj).__name__}, not a state_dict", loc,
                            "save model.state_dict(), not the model object")
@@ -150,7 +166,7 @@ def _repeat_counts(ir: Any, ckpt: Shapes) -> dict[str, tuple[int, int]]:
         idx = {int(k[len(prefix):].split(".", 1)[0]) for k in ckpt
                if k.startswith(prefix) and k[len(prefix):].split(".", 1)[0].isdigit()}
         found = max(idx) + 1 if idx else 0
-        if found != (scope.repeat or 0):
+        if found and found != (scope.repeat or 0):   # 0: the checkpoint lacks the group
             out[scope.path] = (found, scope.repeat or 0)
     return out
 
@@ -167,17 +183,20 @@ def _spec_shapes(source: str, input_shape: tuple[int, ...], params: dict[str, An
 
 def _prefix_hint(ir: Any, model: Shapes, ckpt: Shapes) -> str | None:
     """A checkpoint of a part of this network, or of a bigger one holding this network."""
+    def fits(inner: Shapes, outer: Shapes) -> bool:
+        need = [k for k in inner if not k.endswith(OPTIONAL_SUFFIX)]
+        return bool(need) and all(outer.get(k) == inner[k] for k in need)
+
     for scope in ir.top_level():
         if scope.kind != "block":
             continue
-        inner = {k[len(scope.path) + 1:] for k in model if k.startswith(scope.path + ".")}
-        if inner and all(k in inner for k in ckpt):
-            return (f"the checkpoint holds only the '{scope.path}' part of {ir.name} (a "
+        part = {k[len(scope.path) + 1:]: s for k, s in model.items() if k.startswith(scope.path + ".")}
+        if fits(ckpt, part):
+            return (f"the checkpoint holds only the '{scope.path}' part of {ir.name} (block "
                     f"{scope.block}): load it into spec {scope.block}")
-    heads = {k.split(".", 1)[0] for k in ckpt if "." in k}
-    for head in sorted(heads):
-        inner = {k[len(head) + 1:] for k in ckpt if k.startswith(head + ".")}
-        if sum(k in inner for k in model) >= 0.9 * len(model):
+    for head in sorted({k.split(".", 1)[0] for k in ckpt if "." in k}):
+        part = {k[len(head) + 1:]: s for k, s in ckpt.items() if k.startswith(head + ".")}
+        if fits(model, part):
             wrappers = _models_wrapping(ir.name, head)
             use = f": load it into spec {' or '.join(wrappers)}" if wrappers else ""
             return (f"the checkpoint holds a bigger network whose '{head}' part fits "
@@ -217,9 +236,15 @@ def suggest(ir: Any, model: Shapes, ckpt: Shapes, fit: Fit) -> str | None:
     except EspdslError:
         return None
     counts = _repeat_counts(ir, ckpt)
-    sizes: set[int] = {found for found, _ in counts.values()}
+    # sizes seen in the checkpoint where the model differs, most frequent first
+    seen: Counter[int] = Counter({found: 100 for found, _ in counts.values()})
+    had: set[int] = set()
     for k in fit.shape:
-        sizes |= {a for a, b in zip(ckpt[k], model[k]) if a != b}
+        for a, b in zip(ckpt[k], model[k]):
+            if a != b:
+                seen[a] += 1
+                had.add(b)
+    sizes = [v for v, _ in seen.most_common(4)]
     repeat_exprs = {str(s.repeat_expr) for s in ir.scopes.values() if s.kind == "repeat"}
     candidates: list[tuple[str, list[Any]]] = []
     for name, decl in decls.items():
@@ -227,13 +252,16 @@ def suggest(ir: Any, model: Shapes, ckpt: Shapes, fit: Fit) -> str | None:
         if decl.choices:
             values = [c for c in decl.choices if c != current]
         elif decl.type == "int":
-            values = sorted(v for v in sizes if v != current and (decl.min is None or v >= decl.min))
+            values = [v for v in sizes if v != current and (decl.min is None or v >= decl.min)]
         else:
             continue
         if values:
             candidates.append((name, values))
-    # parameters that count repeats first: "8 level3 modules" is the commonest mismatch
-    candidates.sort(key=lambda c: not any(c[0] in e for e in repeat_exprs))
+    # first the parameters the mismatch points at: ones that count repeats, or whose value is a
+    # size the model has where the checkpoint differs (classes=20 vs 12 outputs)
+    # then the parameters with a few choices (cheap to try), then the rest
+    candidates.sort(key=lambda c: (not (any(c[0] in e for e in repeat_exprs) and counts
+                                        or ir.params.get(c[0]) in had), not decls[c[0]].choices))
     best, best_fit, trials = dict(ir.params), fit, 0
     for _ in range(3):
         improved = False
@@ -249,17 +277,16 @@ def suggest(ir: Any, model: Shapes, ckpt: Shapes, fit: Fit) -> str | None:
                 trial_fit = compare(shapes, ckpt)
                 if trial_fit.score < best_fit.score:
                     best, best_fit, improved = trial, trial_fit, True
+                    break                 # first improvement: go on with the next parameter
         if best_fit.ok or not improved:
             break
     changed = {k: v for k, v in best.items() if ir.params.get(k) != v}
-    notes = [f"this checkpoint has {found} {path} modules (the model {had})"
+    notes = [f"this checkpoint has {found} {path} modules, the model {had}"
              for path, (found, had) in counts.items()][:2]
     if changed and best_fit.ok:
         flags = " ".join(f"-p {k}={v}" for k, v in changed.items())
-        return "; ".join(notes + [f"it fits with: {flags}"]) if notes else f"it fits with: {flags}"
-    if notes:
-        return "; ".join(notes)
-    return None
+        notes.append(f"try {flags} (the checkpoint then fits exactly)")
+    return "; ".join(notes) or None
 
 
 def _declared(params: dict[str, Any], decls: Mapping[str, Any]) -> dict[str, Any]:
@@ -307,14 +334,16 @@ def _fmt_params(params: Mapping[str, Any]) -> str:
 # -- espdsl's own checkpoints --------------------------------------------------------------------
 def _spec_files(ir: Any) -> dict[str, str]:
     """Name -> YAML text of the root spec and every block spec the IR instantiated."""
-    files: dict[str, str] = {}
+    files: dict[str, Path] = {ir.name: Path(ir.source)}
     for scope in ir.scopes.values():
-        if scope.kind in ("root", "block") and scope.loc is not None:
-            path = Path(scope.loc.file)
-            name = ir.name if scope.kind == "root" else scope.block
-            if name not in files and path.is_file():
-                files[name] = path.read_text(encoding="utf-8")
-    return files
+        # a scope's loc is where it was instantiated, i.e. a line of its parent's file
+        if scope.parent is not None and scope.loc is not None and scope.parent in ir.scopes:
+            parent = ir.scopes[scope.parent]
+            name = ir.name if parent.kind == "root" else parent.block
+            if parent.kind in ("root", "block"):
+                files.setdefault(name, Path(scope.loc.file))
+    return {name: path.read_text(encoding="utf-8") for name, path in files.items()
+            if path.is_file()}
 
 
 def save_checkpoint(model: nn.Module, path: str | Path) -> None:
@@ -378,5 +407,11 @@ def load_checkpoint_model(path: str | Path, **params: Any) -> nn.Module:
         ir.source = str(path)
         model = build(ir)
     model.espdsl_specs = dict(specs)      # the temporary files are gone; keep the texts
-    load_weights(model, raw["state_dict"])
+    try:
+        load_weights(model, raw["state_dict"])
+    except WeightsError as exc:
+        changed = {k: raw["params"][k] for k in params if raw["params"].get(k) != params[k]}
+        saved = " ".join(f"-p {k}={v}" for k, v in changed.items())
+        raise WeightsError(exc.message, loc, f"it was saved with {saved}: try that" if saved
+                           else exc.hint) from None
     return model

@@ -1,0 +1,248 @@
+"""Cross-checks: the analytic figures against independent measurements on the built module.
+
+* parameters: ``sum(p.numel())`` of the built module;
+* convolution MACs: fvcore's ``FlopCountAnalysis(...).by_operator()["conv"]`` (fvcore counts
+  transposed convolutions under "conv" too) and ptflops with everything but convolution modules
+  ignored;
+* receptive field: the gradient of the centre output pixel with respect to the input, with the
+  weights set so no path can cancel (every convolution weight positive, batch norm the identity,
+  PReLU slope 1, max pooling measured as average pooling of the same window, eval mode); the
+  field is the extent of the non-zero gradient;
+* peak memory: a ``TorchDispatchMode`` that records every tensor an op returns and drops it when
+  its storage's last tensor dies (weak references), plus the input the caller holds.
+
+>>> import espdsl
+>>> rows = check(espdsl.load("cbr", M=3, N=8, input_size=(16, 16)))
+>>> all(r.ok for r in rows)
+True
+"""
+from __future__ import annotations
+
+import copy
+import io
+import weakref
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from ..ir import IR
+from .walk import Analysis, analyze_ir
+
+PEAK_TOLERANCE = 0.10
+
+
+@dataclass
+class CheckRow:
+    """One analytic figure beside an independent measurement of it."""
+
+    quantity: str
+    analytic: Any
+    measured: Any
+    source: str
+    ok: bool | None          # None: could not be measured (e.g. input smaller than the field)
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def fvcore_conv_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """fvcore's count for its "conv" operator (convolution and transposed convolution)."""
+    from fvcore.nn import FlopCountAnalysis
+
+    flops = FlopCountAnalysis(model.eval(), x)
+    flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    with torch.no_grad():
+        return int(flops.by_operator().get("conv", 0))
+
+
+def ptflops_conv_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """ptflops's MACs with every module but convolutions ignored and functionals not counted
+    (a convolution bias would add one per output value: espdsl's blocks have none)."""
+    from ptflops import get_model_complexity_info
+
+    ignore = [nn.BatchNorm2d, nn.PReLU, nn.ReLU, nn.AvgPool2d, nn.MaxPool2d, nn.Upsample]
+    sink = io.StringIO()
+    with redirect_stdout(sink), redirect_stderr(sink), torch.no_grad():
+        macs, _ = get_model_complexity_info(
+            model.eval(), tuple(input_shape[1:]), as_strings=False, print_per_layer_stat=False,
+            ignore_modules=ignore, backend="pytorch",
+            backend_specific_config={"count_functional": False},
+            input_constructor=lambda _: {"x": torch.zeros(input_shape)})
+    return int(macs)
+
+
+def rf_probe(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """A copy of ``model`` whose paths cannot cancel (see the module doc), weights frozen.
+
+    Weights are ``1 / fan_in``, so every layer averages and values stay near 1: the smallest
+    gradient inside ESPNet-C's field is ~1e-8, far from float32's underflow."""
+    probe = copy.deepcopy(model).to(dtype).eval().requires_grad_(False)
+    with torch.no_grad():
+        for module in probe.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                fan = module.weight[0].numel()
+                module.weight.fill_(1.0 / fan)
+                if module.bias is not None:
+                    module.bias.zero_()
+            elif isinstance(module, nn.BatchNorm2d):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+                module.running_mean.zero_()
+                module.running_var.fill_(1.0)
+            elif isinstance(module, nn.PReLU):
+                module.weight.fill_(1.0)
+    if isinstance(probe, torch.fx.GraphModule):  # max pooling routes gradient to one pixel
+        for node in probe.graph.nodes:
+            if node.op == "call_function" and node.target is F.max_pool2d:
+                node.target = F.avg_pool2d
+        probe.recompile()
+    return probe
+
+
+Span = tuple[int, int]
+
+
+def measure_rf(model: nn.Module, input_shape: tuple[int, ...], shifts: int = 1,
+               dtype: torch.dtype = torch.float32) -> list[tuple[tuple[int, int], Span, Span, bool]]:
+    """For output pixels ``(h + r, w + r)``, ``r < shifts``, from the centre ``(h, w)``: the first
+    and last input row and column they depend on, and whether that touches the border (the
+    input is then too small to see the whole field)."""
+    probe = rf_probe(model, dtype)
+    x = torch.ones((1, *input_shape[1:]), dtype=dtype, requires_grad=True)
+    out = probe(x)
+    h, w = out.shape[2] // 2, out.shape[3] // 2
+    found = []
+    for r in range(shifts):
+        oh, ow = min(h + r, out.shape[2] - 1), min(w + r, out.shape[3] - 1)
+        (grad,) = torch.autograd.grad(out[0, :, oh, ow].sum(), x, retain_graph=r + 1 < shifts)
+        hit = grad[0].abs().sum(0) > 0
+        rows = hit.any(1).nonzero().flatten().tolist()
+        cols = hit.any(0).nonzero().flatten().tolist()
+        clipped = rows[0] == 0 or rows[-1] == x.shape[2] - 1 or cols[0] == 0 or cols[-1] == x.shape[3] - 1
+        found.append(((oh, ow), (rows[0], rows[-1]), (cols[0], cols[-1]), clipped))
+    return found
+
+
+def check_rf(model: nn.Module, ir: IR, stats) -> CheckRow:
+    """Receptive field and its exact position for one output pixel per residue of the field's
+    period, analytic (``stats.field``) against the gradient."""
+    field = stats.field
+    found = measure_rf(model, ir.input_shape, shifts=field.period)
+    clipped = any(f[3] for f in found)
+    sizes, ok = [], True
+    for (oh, ow), rows, cols, _ in found:
+        sizes += [rows[1] - rows[0] + 1, cols[1] - cols[0] + 1]
+        want_rows, want_cols = field.interval(oh), field.interval(ow)
+        ok &= want_rows == rows and want_cols == cols
+    if clipped:
+        note = f"input too small: needs more than {stats.rf} px around the centre"
+    elif not ok:
+        note = "position of the field differs"
+    else:
+        note = f"positions agree for {len(found)} output pixel(s)"
+    return CheckRow("receptive field", stats.rf, max(sizes), "gradient of centre output pixels",
+                    None if clipped else ok and max(sizes) == stats.rf_exact, note)
+
+
+class LiveTensors(TorchDispatchMode):
+    """Tracks the bytes of tensors that ops return, while they live; ``peak`` is the maximum.
+
+    Storages listed in ``exclude`` (parameters, buffers, the input) are not counted; views
+    count their storage once.
+    """
+
+    def __init__(self, exclude: set[int] = frozenset()):
+        super().__init__()
+        self.exclude = set(exclude)
+        self.refs: dict[int, int] = {}
+        self.sizes: dict[int, int] = {}
+        self.current = 0
+        self.peak = 0
+
+    def _release(self, key: int) -> None:
+        self.refs[key] -= 1
+        if not self.refs[key]:
+            del self.refs[key]
+            self.current -= self.sizes.pop(key)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if not isinstance(t, torch.Tensor):
+                continue
+            storage = t.untyped_storage()
+            key, size = storage.data_ptr(), storage.nbytes()
+            if not size or key in self.exclude:
+                continue
+            if key not in self.refs:
+                self.refs[key], self.sizes[key] = 0, size
+                self.current += size
+            self.refs[key] += 1
+            weakref.finalize(t, self._release, key)
+        self.peak = max(self.peak, self.current)
+        return out
+
+
+def measure_peak(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Peak bytes of live activations in one inference pass, the input included."""
+    x = torch.zeros(input_shape)
+    exclude = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers(), x]}
+    mode = LiveTensors(exclude)
+    with torch.no_grad(), mode:
+        out = model.eval()(x)
+    del out
+    return mode.peak + x.untyped_storage().nbytes()
+
+
+def check(ir: IR, analysis: Analysis | None = None, *, rf: bool = True,
+          tools: bool = True) -> list[CheckRow]:
+    """Build ``ir`` and set its analytic figures beside independent measurements."""
+    from ..build import build
+
+    analysis = analysis or analyze_ir(ir)
+    totals = analysis.totals
+    model = build(ir).eval()
+    shape = ir.input_shape
+    rows = [CheckRow("params", totals.params, count_params(model), "built module",
+                     totals.params == count_params(model))]
+    if tools:
+        x = torch.zeros(shape)
+        fv = fvcore_conv_macs(model, x)
+        rows.append(CheckRow("conv MACs", totals.macs, fv, 'fvcore by_operator()["conv"]',
+                             totals.macs == fv))
+        pt = ptflops_conv_macs(model, shape)
+        rows.append(CheckRow("conv MACs", totals.macs, pt, "ptflops (conv modules only)",
+                             totals.macs == pt))
+    peak = measure_peak(model, shape)
+    rows.append(CheckRow("peak memory (MB)", round(totals.memory.peak_mb, 3), round(peak / 2 ** 20, 3),
+                         "TorchDispatchMode live tensors",
+                         abs(totals.memory.peak - peak) <= PEAK_TOLERANCE * peak,
+                         f"{(totals.memory.peak - peak) / peak:+.1%}"))
+    if rf:
+        rows.append(check_rf(model, ir, totals))
+    return rows
+
+
+def truncate(ir: IR, output: str) -> IR:
+    """The part of ``ir`` that computes node ``output``, made the output (to build and measure
+    an inner level on its own; scopes are dropped)."""
+    import dataclasses
+
+    import networkx as nx
+
+    keep = nx.ancestors(ir.graph, output) | {output}
+    graph = nx.DiGraph()
+    graph.add_nodes_from((n, d) for n, d in ir.graph.nodes(data=True) if n in keep)  # in order
+    graph.add_edges_from((u, v) for u, v in ir.graph.edges if u in keep and v in keep)
+    return dataclasses.replace(ir, graph=graph, output=output, scopes={})

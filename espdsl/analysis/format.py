@@ -1,0 +1,165 @@
+"""Formatting analysis results as a terminal table, Markdown, CSV or JSON (computing lives in
+:mod:`.walk`, :mod:`.compare` and :mod:`.check`; nothing here computes a figure).
+
+>>> from espdsl.analysis.compare import compare
+>>> print(format_compare(compare(["resnet"]), "csv").splitlines()[1])
+resnet,180000,180000,2.392578125,2.392578125,5,5,564480000,
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any, Sequence
+
+from tabulate import tabulate
+
+from .check import CheckRow
+from .compare import COLUMNS
+from .formulas import FIG3G_PARAMS
+from .walk import Analysis, Stats
+
+FORMATS = ["table", "markdown", "csv", "json"]
+MARK = "*"
+
+
+def _int(v: Any) -> str:
+    return "" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:,.2f}"
+
+
+def _mb(v: float | None) -> str:
+    return "" if v is None else f"{v:.2f}"
+
+
+def _paper_text(paper: dict | None, thousands: bool = True) -> str:
+    if not paper:
+        return ""
+    differs = paper["differs"]
+    params = f"{paper['params']:,}" if thousands else str(paper["params"])
+    parts = [params + (MARK if "params" in differs else ""),
+             f"{paper['memory_mb']:.2f} MB" + (MARK if "memory_mb" in differs else ""),
+             f"{paper['rf']}x{paper['rf']}" + (MARK if "rf" in differs else "")]
+    return ", ".join(parts)
+
+
+def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().rstrip("\n")
+
+
+def _notes(rows: list[dict]) -> list[str]:
+    """One line per printed value that differs from the paper's own formula."""
+    notes = [f"{row['module']} {key}: {text}" for row in rows if row["paper"]
+             for key, text in row["paper"]["differs"].items()]
+    missing = [row["module"] for row in rows if row["paper"] is None]
+    if missing:
+        notes.append(f"no printed values for: {', '.join(missing)} (not in Fig. 3g, or not "
+                     "configured as in Fig. 3g)")
+    return notes
+
+
+def format_compare(rows: list[dict], fmt: str = "table", *, settings: dict | None = None,
+                   size: tuple[int, int] = (56, 56)) -> str:
+    """The compare rows in ``fmt``; JSON is the list of row objects as they are."""
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    if fmt == "csv":
+        return _csv(["module", *COLUMNS], [[row["module"], *("" if row[c] is None else row[c]
+                                                             for c in COLUMNS[:-1]),
+                                            _paper_text(row["paper"], thousands=False)]
+                                           for row in rows])
+    table = [[row["module"], _int(row["params_formula"]), _int(row["params"]),
+              _mb(row["memory_mb_formula"]), _mb(row["memory_mb"]), _int(row["rf_formula"]),
+              _int(row["rf"]), _int(row["macs"]), _paper_text(row["paper"])] for row in rows]
+    body = tabulate(table, headers=["module", *COLUMNS], disable_numparse=True,
+                    tablefmt="github" if fmt == "markdown" else "simple",
+                    colalign=("left",) + ("right",) * 7 + ("left",))
+    settings = settings or dict(FIG3G_PARAMS)
+    where = (", ".join(f"{k} = {v}" for k, v in settings.items())
+             + f", W x H = {size[1]} x {size[0]}")
+    notes = _notes(rows)
+    if fmt == "markdown":
+        lines = ["# Fig. 3g of the ESPNet paper, reproduced by espdsl", "",
+                 f"Settings: {where}. Memory: outputs of the convolutions, 4 bytes a value, "
+                 "MB = 2^20 bytes. `params`, `memory_mb`, `rf` and `macs` are computed from the "
+                 "compiled blocks; `*_formula` are the paper's formulas; `paper` is what Fig. 3g "
+                 f"prints, marked {MARK} where it differs from its own formula.", "", body]
+        if notes:
+            lines += ["", *[f"- {note}" for note in notes]]
+        lines += ["", "Regenerate with: `espdsl compare --format markdown -o analysis/fig3g.md`"]
+        return "\n".join(lines) + "\n"
+    return "\n".join([f"Fig. 3g modules at {where}", body,
+                      *([""] + [f"{MARK} {note}" for note in notes] if notes else [])])
+
+
+def _stats_row(level: int, name: str, stats: Stats) -> list[Any]:
+    return [name, stats.label, "x".join(map(str, stats.shape)),
+            _int(stats.params), _int(stats.macs), _int(stats.elementwise),
+            f"{stats.memory.fig3g_mb:.2f}", f"{stats.memory.peak_mb:.2f}", stats.rf,
+            stats.stride]
+
+
+HEADERS = ["node", "block", "output", "params", "MACs", "elementwise", "conv out MB",
+           "peak MB", "rf", "stride"]
+
+
+def format_analysis(result: Analysis, fmt: str = "table", depth: int = 1,
+                    checks: list[CheckRow] | None = None) -> str:
+    """The per-node table (spec nodes down to ``depth``) and the totals, in ``fmt``."""
+    rows = result.rows(depth)
+    totals = result.totals
+    if fmt == "json":
+        doc: dict[str, Any] = {
+            "model": result.ir.name, "parameters": dict(result.ir.params),
+            "input": list(result.ir.input_shape),
+            "nodes": [{**stats.as_dict(), "level": level} for level, _, stats in rows],
+            "totals": totals.as_dict()}
+        if checks is not None:
+            doc["check"] = [c.as_dict() for c in checks]
+        return json.dumps(doc, indent=2, default=str)
+    if fmt == "csv":
+        keys = ["name", "block", "level", "shape", "params", "macs", "elementwise",
+                "memory_fig3g_bytes", "memory_peak_bytes", "rf", "stride"]
+        lines = [[*(stats.as_dict()[k] if k != "level" else level for k in keys)]
+                 for level, _, stats in rows]
+        lines.append([*(totals.as_dict()[k] if k != "level" else 0 for k in keys)])
+        lines = [["x".join(map(str, v)) if isinstance(v, list) else v for v in line]
+                 for line in lines]
+        lines[-1][0] = "total"
+        return _csv(keys, lines)
+    table = [_stats_row(level, scope.path, stats) for level, scope, stats in rows]
+    table.append(_stats_row(1, "total", totals))
+    tablefmt = "github" if fmt == "markdown" else "simple"
+    body = tabulate(table, headers=HEADERS, tablefmt=tablefmt, disable_numparse=True,
+                    colalign=("left", "left", "left") + ("right",) * 7)
+    params = ", ".join(f"{k}={v}" for k, v in result.ir.params.items()
+                       if isinstance(v, (int, float, str)) and not isinstance(v, bool))
+    inp = "x".join(map(str, result.ir.input_shape))
+    split = ", ".join(f"{k} {v:,}" for k, v in totals.params_by_kind.items())
+    macs = ", ".join(f"{k} {v:,}" for k, v in totals.macs_by_op.items())
+    work = ", ".join(f"{k} {v:,}" for k, v in totals.elementwise_by_op.items())
+    lines = [f"{result.ir.name} ({params}) at input {inp}", "", body, "",
+             f"params: {totals.params:,} ({split})",
+             f"MACs: {totals.macs:,} ({macs or 'none'})",
+             f"element-wise ops: {totals.elementwise:,} ({work or 'none'})",
+             f"not counted (data movement): {', '.join(sorted(totals.ignored)) or 'none'}",
+             f"memory: conv outputs {totals.memory.fig3g_mb:.2f} MB (Fig. 3g convention), "
+             f"peak live {totals.memory.peak_mb:.2f} MB (input included)",
+             f"receptive field: {totals.rf} px, stride {totals.stride}"]
+    if totals.unknown:
+        lines.append("UNKNOWN ops (no handler, not counted): "
+                     + ", ".join(f"{k} x{v}" for k, v in totals.unknown.items()))
+    if checks is not None:
+        lines += ["", format_checks(checks, tablefmt)]
+    return "\n".join(lines)
+
+
+def format_checks(checks: list[CheckRow], tablefmt: str = "simple") -> str:
+    table = [[c.quantity, _int(c.analytic) if isinstance(c.analytic, int) else c.analytic,
+              _int(c.measured) if isinstance(c.measured, int) else c.measured, c.source,
+              {True: "ok", False: "DIFFERS", None: "n/a"}[c.ok], c.note] for c in checks]
+    return tabulate(table, headers=["check", "analytic", "independent", "measured by", "", "note"],
+                    tablefmt=tablefmt, disable_numparse=True)

@@ -1,0 +1,324 @@
+"""The generic walk: one pass over the IR applying :data:`~espdsl.analysis.handlers.HANDLERS`,
+then folding the per-node figures into every scope (block, repeat, seq, op) of the spec.
+
+Definitions (see ``docs/analysis.md``):
+
+* ``params``: trainable parameters from :mod:`espdsl.ops` (split ``conv``, ``bias``, ``bn``,
+  ``prelu``).
+* ``macs``, ``elementwise``: see :mod:`espdsl.analysis.handlers`; times the batch.
+* ``memory.fig3g``: Fig. 3g's convention, the bytes of the outputs of the convolutions inside
+  the scope (4 bytes a value; ``fig3g_mb`` divides by 2^20).
+* ``memory.peak``: bytes of the tensors alive at the worst moment when the scope runs alone in
+  topological order (inference): its inputs are held by the caller the whole time and count; a
+  tensor is freed right after its last consumer inside the scope has run; values used outside
+  the scope (its outputs) live to the end.
+* ``rf``, ``stride``: receptive field (pixels of the network input, along one axis; the widest
+  over output positions) and effective stride of the scope's output, exact through strides,
+  dilation, parallel branches and up-sampling (:mod:`.field`). ``rf_own``, ``stride_own``: the
+  same measured from the scope's own inputs (a module's own receptive field, as in Fig. 3g).
+
+>>> import espdsl
+>>> a = espdsl.analyze("esp", M=100, N=100, K=5)
+>>> a.totals.params_by_kind["conv"], a.totals.rf, round(a.totals.memory.fig3g_mb, 4)
+(20000, 33, 1.4355)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from fractions import Fraction
+from typing import Any, Callable, Iterable, Sequence
+
+from ..errors import UsageError, did_you_mean
+from ..ir import IR, Node, Scope
+from ..ops import OPS
+from .field import ORIGIN, Field, merge
+from .handlers import COUNTED, HANDLERS, Work
+
+BYTES_PER_VALUE = 4
+MB = 2 ** 20
+
+
+def _number(x: Fraction) -> int | float:
+    return int(x) if x.denominator == 1 else float(x)
+
+
+class Memory:
+    """Activation memory in bytes, in the two conventions (see the module doc); the peak is
+    computed when first read."""
+
+    def __init__(self, fig3g: int = 0, peak: int | Callable[[], int] = 0):
+        self.fig3g = fig3g
+        self._peak = peak
+
+    @property
+    def peak(self) -> int:
+        if callable(self._peak):
+            self._peak = self._peak()
+        return self._peak
+
+    @property
+    def fig3g_mb(self) -> float:
+        return self.fig3g / MB
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak / MB
+
+    def __repr__(self) -> str:
+        return f"Memory(fig3g={self.fig3g}, peak={self.peak})"
+
+
+@dataclass
+class Stats:
+    """The figures of one IR node or one scope."""
+
+    name: str
+    label: str                     # op name, or what the scope is ('esp', 'esp x 2', 'seq')
+    shape: tuple[int, ...]         # output (N, C, H, W)
+    params: int = 0
+    params_by_kind: dict[str, int] = dc_field(default_factory=dict)
+    macs: int = 0
+    macs_by_op: dict[str, int] = dc_field(default_factory=dict)
+    elementwise: int = 0
+    elementwise_by_op: dict[str, int] = dc_field(default_factory=dict)
+    ignored: dict[str, int] = dc_field(default_factory=dict)   # op -> nodes deliberately not counted
+    unknown: dict[str, int] = dc_field(default_factory=dict)   # op -> nodes no handler knows
+    memory: Memory = dc_field(default_factory=Memory)
+    field: Field = ORIGIN          # receptive field from the network input (see .field)
+    own: Callable[[], Field] | None = dc_field(default=None, repr=False)  # computes field_own
+
+    @property
+    def field_own(self) -> Field:
+        """The receptive field measured from the scope's own inputs (computed on demand)."""
+        if self.own is not None:
+            self._field_own, self.own = self.own(), None
+        return getattr(self, "_field_own", ORIGIN)
+
+    @property
+    def rf_exact(self) -> Fraction:
+        return self.field.size
+
+    @property
+    def stride_exact(self) -> Fraction:
+        return self.field.stride
+
+    @property
+    def rf(self) -> int | float:
+        return _number(self.rf_exact)
+
+    @property
+    def stride(self) -> int | float:
+        return _number(self.stride_exact)
+
+    @property
+    def rf_own(self) -> int | float:
+        return _number(self.field_own.size)
+
+    @property
+    def stride_own(self) -> int | float:
+        return _number(self.field_own.stride)
+
+    def add(self, other: "Stats") -> None:
+        """Add the additive figures of ``other`` (params, MACs, work, Fig. 3g memory)."""
+        self.params += other.params
+        self.macs += other.macs
+        self.elementwise += other.elementwise
+        self.memory.fig3g += other.memory.fig3g
+        for mine, theirs in ((self.params_by_kind, other.params_by_kind),
+                             (self.macs_by_op, other.macs_by_op),
+                             (self.elementwise_by_op, other.elementwise_by_op),
+                             (self.ignored, other.ignored), (self.unknown, other.unknown)):
+            for key, value in theirs.items() if theirs else ():
+                mine[key] = mine.get(key, 0) + value
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able figures."""
+        return {
+            "name": self.name, "block": self.label, "shape": list(self.shape),
+            "params": self.params, "params_by_kind": dict(self.params_by_kind),
+            "macs": self.macs, "macs_by_op": dict(self.macs_by_op),
+            "elementwise": self.elementwise, "elementwise_by_op": dict(self.elementwise_by_op),
+            "ignored": dict(self.ignored), "unknown": dict(self.unknown),
+            "memory_fig3g_bytes": self.memory.fig3g, "memory_peak_bytes": self.memory.peak,
+            "memory_fig3g_mb": self.memory.fig3g_mb, "memory_peak_mb": self.memory.peak_mb,
+            "rf": self.rf, "stride": self.stride, "rf_own": self.rf_own,
+            "stride_own": self.stride_own,
+        }
+
+
+class Analysis:
+    """Per-node and per-scope figures of one resolved IR (from :func:`analyze`)."""
+
+    def __init__(self, ir: IR, nodes: dict[str, Stats], scopes: dict[str, Stats]):
+        self.ir = ir
+        self.nodes = nodes      # IR node name -> Stats
+        self.scopes = scopes    # scope path -> Stats ('' is the whole network)
+
+    @property
+    def totals(self) -> Stats:
+        return self.scopes[""]
+
+    def scope(self, path: str) -> Stats:
+        """Figures of a scope path ('' = total), or of a single IR node by name.
+
+        >>> import espdsl
+        >>> espdsl.analyze("espnet_c", alpha3=3).scope("level2_0").params
+        9156
+        """
+        if path in self.scopes:
+            return self.scopes[path]
+        if path in self.nodes:
+            return self.nodes[path]
+        raise UsageError(f"'{path}' is neither a scope nor a node of {self.ir.name}", None,
+                         did_you_mean(path, list(self.scopes) + list(self.nodes)))
+
+    def rows(self, depth: int = 1) -> list[tuple[int, Scope, Stats]]:
+        """``(level, scope, stats)`` for the spec's nodes down to ``depth`` levels, in order."""
+        out: list[tuple[int, Scope, Stats]] = []
+        children: dict[str, list[Scope]] = {}
+        for scope in self.ir.scopes.values():
+            if scope.parent is not None:
+                children.setdefault(scope.parent, []).append(scope)
+
+        def visit(path: str, level: int) -> None:
+            for child in children.get(path, []):
+                out.append((level, child, self.scopes[child.path]))
+                if level < depth:
+                    visit(child.path, level + 1)
+
+        visit("", 1)
+        return out
+
+    def __repr__(self) -> str:
+        t = self.totals
+        return (f"Analysis({self.ir.name}: params={t.params:,} macs={t.macs:,} rf={t.rf} "
+                f"peak={t.memory.peak_mb:.2f} MB)")
+
+
+def _node_stats(node: Node, work: Work | None, ins: list, batch: int) -> Stats:
+    stats = Stats(node.name, node.op, (batch, *node.shape))
+    if node.op in OPS and node.op != "input":
+        split = OPS[node.op].param_counts(node.attrs, ins, node.shape)
+        stats.params_by_kind = {k: v for k, v in split.items() if v}
+        stats.params = sum(split.values())
+    if work is None:
+        stats.unknown = {node.op: 1}
+        return stats
+    stats.macs_by_op = {k: v * batch for k, v in work.macs.items()}
+    stats.macs = sum(stats.macs_by_op.values())
+    if work.status == COUNTED:
+        if work.elementwise or not work.macs:
+            stats.elementwise_by_op = {node.op: work.elementwise * batch}
+        stats.elementwise = work.elementwise * batch
+    else:
+        stats.ignored = {node.op: 1}
+    values = batch * node.shape[0] * node.shape[1] * node.shape[2]
+    stats.memory = Memory(fig3g=values * BYTES_PER_VALUE if work.conv_output else 0,
+                          peak=0)
+    stats.own = lambda: ORIGIN.through(work.window)
+    return stats
+
+
+def _propagate(members: Sequence[Node], works: dict[str, Work | None]) -> dict[str, Field]:
+    """The receptive field of every node of ``members``; a value made elsewhere (the network
+    input, or a scope's inputs) is the origin."""
+    fields: dict[str, Field] = {}
+    for node in members:
+        inputs = merge(fields.get(i, ORIGIN) for i in node.inputs) if node.inputs else ORIGIN
+        work = works[node.name]
+        fields[node.name] = inputs.through(work.window) if work else inputs
+    return fields
+
+
+def _peak(ir: IR, members: Sequence[Node], output: str, nbytes: dict[str, int]) -> int:
+    """Peak live bytes when ``members`` run alone in order (see the module doc)."""
+    inside = {n.name for n in members}
+    external = {i for n in members for i in n.inputs if i not in inside}
+    last: dict[str, int] = {}
+    for index, node in enumerate(members):
+        for src in node.inputs:
+            last[src] = index
+    succ = ir.graph.succ
+    escapes = {n for n in inside if n == output or any(s not in inside for s in succ[n])}
+    live = sum(nbytes[i] for i in external)
+    peak = live
+    for index, node in enumerate(members):
+        live += nbytes[node.name]
+        peak = max(peak, live)
+        for src in set(node.inputs):
+            if src in inside and last[src] == index and src not in escapes:
+                live -= nbytes[src]
+        if node.name not in last and node.name not in escapes:  # never used: dies at once
+            live -= nbytes[node.name]
+    return peak
+
+
+def analyze_ir(ir: IR) -> Analysis:
+    """Analyse a resolved IR (no torch needed)."""
+    batch = ir.batch
+    order = ir.nodes()
+    works: dict[str, Work | None] = {}
+    node_stats: dict[str, Stats] = {}
+    nbytes: dict[str, int] = {}
+    for node in order:
+        ins = [ir.node(i).shape for i in node.inputs]
+        handler = HANDLERS.get(node.op)
+        works[node.name] = handler(node, ins) if handler else None
+        node_stats[node.name] = _node_stats(node, works[node.name], ins, batch)
+        c, h, w = node.shape
+        nbytes[node.name] = batch * c * h * w * BYTES_PER_VALUE
+
+    # receptive field from the network input
+    absolute = _propagate(order, works)
+    for name, field_ in absolute.items():
+        node_stats[name].field = field_
+
+    # members of every scope, in order (the input node belongs to none)
+    members: dict[str, list[Node]] = {path: [] for path in ir.scopes}
+    for node in order:
+        if node.op == "input":
+            continue
+        path: str | None = node.scope
+        while path is not None:
+            members[path].append(node)
+            path = ir.scopes[path].parent
+
+    scopes: dict[str, Stats] = {}
+    from ..summary import block_label
+    for path, scope in ir.scopes.items():
+        nodes = members[path]
+        out = scope.output or (nodes[-1].name if nodes else "input")
+        stats = Stats(path, "network" if scope.kind == "root" else block_label(scope),
+                      (batch, *ir.node(out).shape))
+        for node in nodes:
+            stats.add(node_stats[node.name])
+        stats.memory._peak = lambda nodes=nodes, out=out: _peak(ir, nodes, out, nbytes)
+        stats.field = absolute.get(out, ORIGIN)
+        stats.own = lambda nodes=nodes, out=out: _propagate(nodes, works).get(out, ORIGIN)
+        scopes[path] = stats
+    for node in order:  # a single node alone: its inputs, its output
+        stats = node_stats[node.name]
+        stats.memory._peak = sum(nbytes[i] for i in set(node.inputs)) + nbytes[node.name]
+    return Analysis(ir, node_stats, scopes)
+
+
+def analyze(spec: Any, input_size: Sequence[int] | None = None, *,
+            blocks: Iterable[str] = (), **params: Any) -> Analysis:
+    """Parameters, MACs, element-wise work, memory and receptive field of a spec or an IR.
+
+    ``spec`` is an :class:`~espdsl.ir.IR`, a zoo/block name or a YAML path (then resolved with
+    ``input_size`` and ``params`` as in :func:`espdsl.load`).
+
+    >>> import espdsl
+    >>> a = espdsl.analyze("espnet", input_size=(1, 3, 512, 1024))
+    >>> a.totals.params, a.totals.macs_by_op["conv"] + a.totals.macs_by_op["deconv"]
+    (364569, 4709441536)
+    """
+    if isinstance(spec, IR):
+        if input_size is not None or params:
+            raise UsageError("an IR is already resolved: input_size and parameters do not apply",
+                             None, "pass the spec name or path instead")
+        return analyze_ir(spec)
+    from ..api import load
+    return analyze_ir(load(spec, input_size=input_size, blocks=blocks, **params))

@@ -1,0 +1,51 @@
+"""``espdsl predict``: segment images with a spec and its weights; write class maps and colours."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+from .options import blocks_option, param_option, parse_params, spec_argument
+
+
+@click.command("predict")
+@spec_argument
+@click.argument("images", nargs=-1, required=True, metavar="IMAGE...")
+@param_option
+@blocks_option
+@click.option("--weights", type=click.Path(dir_okay=False),
+              help="Checkpoint to load (not needed when SPEC is an espdsl .pt checkpoint).")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for <stem>_classes.png, <stem>_color.png, <stem>_overlay.png.")
+@click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda",
+              help="Where to run the network.")
+@click.option("--original-size", is_flag=True,
+              help="Resize the outputs back to each image's size (default: the network's).")
+def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks: tuple[str, ...],
+            weights: str | None, out_dir: str, device: str, original_size: bool) -> None:
+    """Segment IMAGE... with SPEC and --weights; write three PNGs per image into -o DIR.
+
+    \b
+    espdsl predict zoo/espnet.yaml -p alpha3=8 --weights espnet_p_2_q_8.pth city.png -o out/
+    """
+    from ..api import create_model
+    from ..predict import config_for, predict_files, resolve_device
+
+    resolve_device(device)            # fail on a missing GPU before loading anything
+    is_checkpoint = spec.endswith((".pt", ".pth"))
+    if weights is None and not is_checkpoint:
+        raise UsageError("predict needs --weights (an untrained network predicts noise)", None,
+                         "add --weights CHECKPOINT, or give an espdsl .pt checkpoint as SPEC")
+    kwargs = parse_params(params)
+    if is_checkpoint and weights is None:
+        model = create_model(spec, **kwargs)
+    else:
+        model = create_model(spec, weights=weights, blocks=blocks, **kwargs)
+    cfg = config_for(model)
+    declared = model.espdsl_ir.meta.get("predict", {}).get("classes") or []
+    if len(declared) != len(cfg.class_names):
+        click.echo(f"note: the spec's predict section names {len(declared)} classes, the model has "
+                   f"{len(cfg.class_names)}; using generated colours", err=True)
+    written = predict_files(model, cfg, images, out_dir, device=device, original_size=original_size)
+    click.echo(f"wrote {len(written)} files for {len(written) // 3} image(s) into {Path(out_dir)}")

@@ -1,0 +1,256 @@
+"""How a :class:`~espdsl.render.view.View` looks: labels, colours and clusters of a Digraph.
+
+The look follows the ESPNet paper: boxes say what a node is and its (in, out) channels
+("esp (64, 64)", "esp x 2 (alpha2)"), down-sampling nodes are red and up-sampling nodes green
+(Fig. 4), a block's inside shows each convolution's kernel and dilation ("conv 3x3, d=4",
+Fig. 1b), sums are small circles, and nodes are banded by spatial level l.
+
+>>> import espdsl
+>>> from espdsl.render.view import fold
+>>> ir = espdsl.load("esp", M=100, N=100)
+>>> op_text(ir.node("d4.conv"))
+'conv 3x3, d=4'
+"""
+from __future__ import annotations
+
+import dataclasses
+import html
+from typing import Callable
+
+import graphviz
+
+from ..ir import IR, Node, Scope
+from ..ops import Shape
+from ..summary import block_label
+from .view import ROOT, Unit, View, level_runs, member_level
+
+FONT = "Helvetica"
+DOWN = ("#f8cecc", "#b85450")      # (fill, border): red, as in Fig. 4
+UP = ("#d5e8d4", "#5f9e4f")        # green, as in Fig. 4
+BLOCK = ("#dae8fc", "#6c8ebf")
+OP = ("#f5f5f5", "#8c8c8c")
+MERGE = ("#fff2cc", "#c9a227")     # concat and add
+BANDS = ["#fcfcfc", "#f1f4f9", "#e6ecf5", "#dbe4f1", "#d0dcec"]
+
+OP_NAMES = {"batchnorm": "BN", "prelu": "PReLU", "relu": "ReLU", "identity": "identity",
+            "concat": "concat", "add": "+", "input": "input"}
+
+
+def op_text(node: Node, in_channels: int | None = None) -> str:
+    """A primitive as the paper writes it: 'conv 1x1', 'conv 3x3, d=4', 'deconv 2x2, s=2'.
+
+    A convolution with as many groups as input channels is depth-wise ('dwconv 3x3').
+    """
+    a = node.attrs
+    if node.op in ("conv", "deconv", "avgpool", "maxpool"):
+        k = a.get("kernel", 1)
+        name = node.op
+        extra = []
+        groups = a.get("groups", 1) or 1
+        if node.op == "conv" and groups > 1:
+            if groups == in_channels:
+                name = "dwconv"
+            else:
+                name, extra = "gconv", [f"g={groups}"]
+        if (a.get("dilation") or 1) > 1:
+            extra.append(f"d={a['dilation']}")
+        if (a.get("stride") or 1) > 1 or (node.op.endswith("pool") and a.get("stride") is None):
+            extra.append(f"s={a.get('stride') or k}")
+        return f"{name} {k}x{k}" + (", " + ", ".join(extra) if extra else "")
+    if node.op == "shuffle":
+        return f"shuffle, g={a['groups']}"
+    if node.op == "upsample":
+        return f"upsample x{a.get('scale', 2):g} ({a.get('mode', 'bilinear')})"
+    return OP_NAMES.get(node.op, node.op)
+
+
+def _conv_text(ir: IR, node: Node) -> str:
+    return op_text(node, ir.node(node.inputs[0]).shape[0] if node.inputs else None)
+
+
+def channels(in_shapes: list[Shape], out: Shape) -> str:
+    """'(64, 64)'; several inputs are summed visibly: '(64+64+3, 131)'."""
+    cin = "+".join(str(s[0]) for s in in_shapes) if in_shapes else "-"
+    return f"({cin}, {out[0]})"
+
+
+def shape_text(shape: Shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _block_name(ir: IR, scope: Scope) -> str:
+    """The block a scope instantiates; a repeat of ``{module}`` takes its copies' block."""
+    if "{" in scope.block:
+        kids = ir.children(scope.path)
+        if kids:
+            return kids[0].block
+    return scope.block
+
+
+def title(ir: IR, unit: Unit) -> str:
+    """The first line of a unit's box."""
+    scope = unit.scope
+    if scope is None:
+        return "input"
+    if len(unit.nodes) == 1:
+        return _conv_text(ir, ir.node(unit.nodes[0]))
+    if scope.kind == "repeat":
+        return block_label(dataclasses.replace(scope, block=_block_name(ir, scope)))
+    if scope.kind == "seq":
+        parts = []
+        for kid in ir.children(scope.path):
+            inner = ir.nodes_in(kid.path)
+            parts.append(_conv_text(ir, inner[0]) if len(inner) == 1 else _block_name(ir, kid))
+        return " \u2192 ".join(parts)
+    return _block_name(ir, scope)
+
+
+def _style(ir: IR, unit: Unit) -> dict[str, str]:
+    ops = {ir.node(n).op for n in unit.nodes}
+    single = len(unit.nodes) == 1
+    if unit.scope is None:
+        return {"shape": "box", "style": "rounded,filled", "fillcolor": "white", "color": "#333333"}
+    if single and ops == {"add"}:
+        return {"shape": "circle", "style": "filled", "fillcolor": MERGE[0], "color": MERGE[1],
+                "width": "0.32", "height": "0.32", "fixedsize": "true", "fontsize": "14"}
+    if unit.sampling == "down":
+        fill, line = DOWN
+    elif unit.sampling == "up":
+        fill, line = UP
+    elif single and ops == {"concat"}:
+        fill, line = MERGE
+    elif single:
+        fill, line = OP
+    else:
+        fill, line = BLOCK
+    shape = "box3d" if unit.scope.kind == "repeat" else "box"
+    style = "filled" if shape == "box3d" else "rounded,filled"
+    return {"shape": shape, "style": style, "fillcolor": fill, "color": line}
+
+
+def _local(path: str, container: str) -> str:
+    return path[len(container) + 1:] if container and path.startswith(container + ".") else path
+
+
+def node_label(ir: IR, unit: Unit, notes: list[str]) -> str:
+    """An HTML-like label: bold title, (in, out) channels, the node's name, annotations."""
+    esc = html.escape
+    head = title(ir, unit)
+    if unit.scope is None:
+        return f'<<b>input</b><br/><font point-size="10">{esc(shape_text(unit.out_shape))}</font>>'
+    if len(unit.nodes) == 1 and ir.node(unit.nodes[0]).op == "add":
+        return "+"
+    lines = [f"<b>{esc(head)}</b>"]
+    if ir.node(unit.nodes[-1]).op != "input":
+        lines.append(f'<font point-size="10">{esc(channels(unit.in_shapes, unit.out_shape))}</font>')
+    name = _local(unit.id, unit.container)
+    kind = unit.scope.block if unit.scope.kind == "block" and len(unit.nodes) == 1 else ""
+    tag = f"{name} \u00b7 {kind}" if kind and kind != name else name
+    lines.append(f'<font point-size="9" color="#555555">{esc(tag)}</font>')
+    if notes:
+        lines.append(f'<font point-size="9" color="#1f4e79">{esc(" · ".join(notes))}</font>')
+    return "<" + "<br/>".join(lines) + ">"
+
+
+def cluster_label(ir: IR, path: str) -> str:
+    scope = ir.scopes[path]
+    kind = block_label(dataclasses.replace(scope, block=_block_name(ir, scope)))
+    return f"{scope.name}: {kind} {channels(scope.in_shapes, scope.out_shape)}"
+
+
+def level_text(level: float) -> str:
+    lv = int(level) if float(level).is_integer() else level
+    return f"l = {lv}  (1/{2 ** lv:g})" if lv else "l = 0  (full size)"
+
+
+def graph_label(ir: IR, view: View) -> str:
+    esc = html.escape
+    params = ", ".join(f"{k}={v}" for k, v in ir.params.items())
+    head = f"{ir.name} ({params})" if params else ir.name
+    sub = f"input {shape_text(ir.input_shape)} \u2192 output {shape_text(ir.output_shape)}"
+    rows = [f'<tr><td colspan="2"><b>{esc(head)}</b></td></tr>',
+            f'<tr><td colspan="2"><font point-size="10">{esc(sub)}</font></td></tr>']
+    kinds = {u.sampling for u in view.units}
+    legend = []
+    if "down" in kinds:
+        legend.append(f'<td bgcolor="{DOWN[0]}" border="1" color="{DOWN[1]}" width="110" height="18" fixedsize="true">'
+                      '<font point-size="10"> down-sampling </font></td>')
+    if "up" in kinds:
+        legend.append(f'<td bgcolor="{UP[0]}" border="1" color="{UP[1]}" width="110" height="18" fixedsize="true">'
+                      '<font point-size="10"> up-sampling </font></td>')
+    if legend:
+        rows.append('<tr><td colspan="2"><table border="0" cellspacing="6"><tr>'
+                    + "".join(legend) + '<td width="1"></td></tr></table></td></tr>')
+    return '<<table border="0" cellspacing="4" cellpadding="2">' + "".join(rows) + "</table>>"
+
+
+def branch_groups(view: View, least: int = 3) -> list[list[str]]:
+    """Parallel branches, drawn side by side as in Fig. 1b: ``least`` or more units fed only by
+    one same unit, in one container at one spatial level (ESP's K dilated convolutions)."""
+    feeds: dict[str, list[str]] = {}
+    for e in view.edges:
+        feeds.setdefault(e.head, []).append(e.tail)
+    groups: dict[tuple, list[str]] = {}
+    for u in view.units:
+        tails = feeds.get(u.id, [])
+        if len(tails) == 1:
+            groups.setdefault((tails[0], u.container, u.level), []).append(u.id)
+    return [g for g in groups.values() if len(g) >= least]
+
+
+def digraph(view: View, *, rankdir: str = "TB", notes: Callable[[Unit], list[str]] | None = None,
+            edge_labels: bool = False) -> graphviz.Digraph:
+    """Draw the view: units as boxes inside their clusters and level bands, then the edges."""
+    ir = view.ir
+    g = graphviz.Digraph(name=ir.name, graph_attr={
+        "rankdir": rankdir, "fontname": FONT, "labelloc": "t", "nodesep": "0.25",
+        "ranksep": "0.3", "newrank": "true", "ordering": "out", "label": graph_label(ir, view), "fontsize": "14",
+        "bgcolor": "white", "pad": "0.2",
+    }, node_attr={"fontname": FONT, "fontsize": "12", "margin": "0.12,0.05", "penwidth": "1.2"},
+        edge_attr={"fontname": FONT, "fontsize": "8", "fontcolor": "#666666",
+                   "color": "#555555", "arrowsize": "0.6"})
+    out_unit = view.unit_of[ir.output]
+
+    def draw_unit(sub: graphviz.Digraph, unit: Unit) -> None:
+        attrs = _style(ir, unit)
+        if unit.id == out_unit:
+            attrs["penwidth"] = "2.4"
+        sub.node(unit.id, node_label(ir, unit, notes(unit) if notes else []), **attrs)
+
+    def draw(sub: graphviz.Digraph, container: str) -> None:
+        runs = level_runs(view, container)
+        banded = len({lvl for lvl, _ in runs if lvl is not None}) > 1
+        for i, (lvl, members) in enumerate(runs):
+            if banded and lvl is not None:
+                fill = BANDS[min(int(lvl), len(BANDS) - 1)] if lvl >= 0 else BANDS[0]
+                with sub.subgraph(name=f"cluster_band:{container}:{i}") as band:
+                    band.attr(label=level_text(lvl), labeljust="l", style="filled,rounded",
+                              fillcolor=fill, color=fill, fontsize="10", fontcolor="#445566")
+                    for m in members:
+                        draw_member(band, m)
+            else:
+                for m in members:
+                    draw_member(sub, m)
+
+    def draw_member(sub: graphviz.Digraph, member: str) -> None:
+        if member in view.opened:
+            with sub.subgraph(name=f"cluster_{member}") as c:
+                c.attr(label=cluster_label(ir, member), labeljust="l", style="rounded,dashed,filled",
+                       fillcolor="white", color="#666666", fontsize="11")
+                draw(c, member)
+        else:
+            draw_unit(sub, view.unit(member))
+
+    draw(g, ROOT)
+    for i, group in enumerate(branch_groups(view)):
+        with g.subgraph(name=f"branches{i}") as row:
+            row.attr(rank="same")
+            for uid in group:
+                row.node(uid)
+    for e in view.edges:
+        label = ", ".join(shape_text(s) for s in e.shapes) if edge_labels else None
+        g.edge(e.tail, e.head, label=label)
+    return g
+
+
+__all__ = ["digraph", "op_text", "title", "channels", "member_level"]
