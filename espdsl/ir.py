@@ -10,7 +10,7 @@ The IR is plain data: nothing here needs torch.
 >>> ir = espdsl.load("esp", M=100, N=100, K=5)
 >>> ir.lint()
 >>> [n.name for n in ir.nodes()][:3]
-['input', 'c1', 'd1']
+['input', 'c1.conv', 'd1.conv']
 """
 from __future__ import annotations
 
