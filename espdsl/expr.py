@@ -20,6 +20,7 @@ import ast
 import math
 import operator
 import re
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 from .errors import ExprError, Loc
@@ -161,6 +162,14 @@ class _Evaluator:
             raise self.fail(node, f"{node.func.id}() failed ({exc})") from None
 
 
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> ast.Expression:
+    """The parsed expression (cached by text: specs evaluate the same few texts many times)."""
+    return ast.parse(text, mode="eval")
+
+
+
+
 def evaluate(text: Any, env: Mapping[str, Any], loc: Loc | None = None) -> Any:
     """Evaluate an expression; non-strings (YAML numbers and booleans) pass through.
 
@@ -170,7 +179,7 @@ def evaluate(text: Any, env: Mapping[str, Any], loc: Loc | None = None) -> Any:
     if not isinstance(text, str):
         return text
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = _parse(text.strip())
     except SyntaxError as exc:
         raise ExprError(f"cannot parse expression '{text}': {exc.msg}", loc,
                         "write Python-like arithmetic, e.g. 'N // K' or '2 ** k'") from None

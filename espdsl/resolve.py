@@ -348,7 +348,12 @@ def _value_loc(spec: Spec, decl: ParamDecl) -> Loc:
 
 
 def _check_order(spec: Spec) -> None:
-    """Find cycles and forward references among literal node names before resolving."""
+    """Find cycles and forward references among literal node names before resolving.
+
+    The answer depends on the spec alone, and parsed specs are cached, so it is checked once.
+    """
+    if getattr(spec, "_order_checked", False):
+        return
     order: dict[str, int] = {}
     for i, n in enumerate(spec.nodes):
         if n.name and "{" not in n.name and n.for_ is None:
@@ -374,6 +379,7 @@ def _check_order(spec: Spec) -> None:
         if order[u] > order[v]:
             raise ResolveError(f"'{v}' uses '{u}' before it is defined", data["loc"],
                                f"list '{u}' before '{v}' (nodes are written in order)")
+    spec._order_checked = True
 
 
 def resolve(spec: Spec, params: dict[str, Any] | None = None, *, registry: Registry,

@@ -196,7 +196,27 @@ def parse_spec(text: str, file: str = "<string>") -> Spec:
 
 
 def read_spec(path: str | Path) -> Spec:
-    """Read a spec file; the name it declares must match the file's stem."""
+    """Read a spec file; the name it declares must match the file's stem.
+
+    Parsed specs are cached by the file's identity (path, modification time, size): a spec is
+    plain data that resolving never changes, and YAML parsing is most of the cost of a load.
+    """
+    try:
+        stat = Path(path).stat()
+        key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = None
+    if key is None:
+        return _read_spec(Path(path))
+    return _read_spec_cached(Path(path), key)
+
+
+@lru_cache(maxsize=256)
+def _read_spec_cached(path: Path, key: tuple) -> Spec:
+    return _read_spec(path)
+
+
+def _read_spec(path: Path) -> Spec:
     spec = spec_from_document(read_yaml(path))
     stem = Path(path).stem
     if spec.name != stem:
