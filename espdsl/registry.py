@@ -41,11 +41,10 @@ class Registry:
     def __init__(self) -> None:
         self._files: dict[str, Path] = {}
         self._kinds: dict[str, str] = {}
-        self._cache: dict[str, Spec] = {}
 
     def copy(self) -> "Registry":
         other = Registry()
-        other._files, other._kinds, other._cache = dict(self._files), dict(self._kinds), dict(self._cache)
+        other._files, other._kinds = dict(self._files), dict(self._kinds)
         return other
 
     def add_file(self, path: str | Path, kind: str | None = None, loc: Loc | None = None) -> None:
@@ -75,10 +74,21 @@ class Registry:
         """The spec called ``name``; a miss raises with a did-you-mean."""
         if name not in self._files:
             raise RegistryError(f"unknown block or model '{name}'", loc, did_you_mean(name, self._files))
-        if name not in self._cache:
-            self._cache[name] = read_spec(self._files[name])
-            self._kinds[name] = self._cache[name].kind
-        return self._cache[name]
+        spec = read_spec(self._files[name])  # cached by file identity: edits are seen
+        self._kinds[name] = spec.kind
+        return spec
+
+    def state(self) -> tuple:
+        """Every registered file with its modification time and size: resolved block instances
+        are reused only while this stays the same."""
+        out = []
+        for name, path in sorted(self._files.items()):
+            try:
+                stat = path.stat()
+                out.append((name, str(path), stat.st_mtime_ns, stat.st_size))
+            except OSError:
+                out.append((name, str(path), None, None))
+        return tuple(out)
 
     def kind(self, name: str) -> str:
         return self._kinds.get(name) or self.get(name).kind

@@ -165,3 +165,39 @@ def test_installed_package_works_outside_the_repository(tmp_path):
                           "--format", "json"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert '"params": 202649' in run.stdout
+
+
+def test_replayed_block_instances_are_wired_to_their_own_inputs():
+    # ESPNet resolves each distinct block instance once and replays it; every copy must still
+    # read its own predecessor and sit in its own scope
+    ir = espdsl.load("espnet", alpha3=8)
+    for i in range(1, 8):
+        assert ir.node(f"encoder.level3.{i}.c1.conv").inputs == [f"encoder.level3.{i - 1}.bn.act"]
+        assert ir.node(f"encoder.level3.{i}.sum").inputs == [f"encoder.level3.{i}.cat",
+                                                              f"encoder.level3.{i - 1}.bn.act"]
+        assert ir.scopes[f"encoder.level3.{i}"].parent == "encoder.level3"
+        assert ir.scopes[f"encoder.level3.{i}.bn"].parent == f"encoder.level3.{i}"
+    assert ir.node("encoder.level3.0.c1.conv").inputs == ["encoder.level3_0.act"]
+    assert ir.scopes["combine_l2_l3.1"].params["M"] == 40   # same block, other arguments
+
+
+def test_editing_a_block_file_is_seen_by_the_next_load(tmp_path):
+    folder = tmp_path / "blocks"
+    folder.mkdir()
+    block = write(folder / "twice.yaml", """\
+        block: twice
+        params: {M: {type: int}}
+        nodes:
+          - {name: a, op: conv, kernel: 3}
+        """)
+    net = write(tmp_path / "net.yaml", """\
+        model: net
+        input: {channels: 4, size: [8, 8]}
+        nodes:
+          - {name: x, block: twice}
+          - {name: y, block: twice}
+        """)
+    assert espdsl.load(net, blocks=[folder]).node("y.a").attrs["kernel"] == 3
+    block.write_text(block.read_text().replace("kernel: 3", "kernel: 5, dilation: 2"))
+    ir = espdsl.load(net, blocks=[folder])
+    assert ir.node("y.a").attrs["kernel"] == 5 and ir.node("y.a").attrs["dilation"] == 2
