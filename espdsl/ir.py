@@ -109,17 +109,6 @@ class IR:
         return [n for n in self.nodes() if n.name == path or n.scope == path
                 or n.scope.startswith(prefix)]
 
-    def scope_of(self, node: Node, depth: int = 1) -> Scope | None:
-        """The enclosing scope of ``node`` at ``depth`` levels below the root."""
-        if not node.scope:
-            return None
-        parts = node.scope.split(".")
-        for i in range(min(depth, len(parts)), 0, -1):
-            path = ".".join(parts[:i])
-            if path in self.scopes:
-                return self.scopes[path]
-        return None
-
     # -- checks -------------------------------------------------------------------------------
     def lint(self) -> None:
         """Check the graph's invariants; raise :class:`ResolveError` naming the first broken one.

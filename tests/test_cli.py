@@ -74,3 +74,14 @@ def test_validate_and_list():
     assert result.exit_code == 0
     for name in espdsl.list_blocks() + espdsl.list_models():
         assert f"  {name} " in result.output
+
+
+def test_every_command_is_in_the_help_and_the_readme():
+    from pathlib import Path
+    commands = set(main.commands)
+    assert commands >= {"compile", "validate", "list", "analyze", "compare", "render", "predict"}
+    help_text = run("--help").output
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in commands:
+        assert f"  {name} " in help_text, name
+        assert f"`espdsl {name}" in readme, name
