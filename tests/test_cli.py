@@ -85,3 +85,20 @@ def test_every_command_is_in_the_help_and_the_readme():
     for name in commands:
         assert f"  {name} " in help_text, name
         assert f"`espdsl {name}" in readme, name
+
+
+def test_user_blocks_from_the_command_line(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "twoconv.yaml").write_text(
+        "block: twoconv\nparams: {M: {type: int}, N: {type: int}}\n"
+        "nodes:\n  - {name: a, op: conv, out: N, kernel: 3}\n  - {name: b, op: conv, out: N, kernel: 3}\n")
+    result = run("compile", "espnet_c", "-p", "module=twoconv", "-p", "alpha2=1", "-p", "alpha3=1",
+                 "--blocks", str(folder), "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.output)["nodes"]}
+    assert rows["level3"]["block"] == "twoconv x 1 (alpha3)"
+    assert rows["level3"]["params"] == 2 * 9 * 128 * 128
+    assert "twoconv" in run("list", "--blocks", str(folder)).output
+    missing = run("compile", "espnet_c", "-p", "module=twoconv")
+    assert missing.exit_code == 2 and "unknown block or model 'twoconv'" in missing.output
