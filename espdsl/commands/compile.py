@@ -15,7 +15,7 @@ from .options import (blocks_option, input_option, param_option, parse_params, p
 EXPORTS = (".pt", ".onnx", ".ts", ".py")
 
 
-def export(model, ir, path: Path, weights: str | None = None) -> None:
+def export(model, ir, path: Path) -> None:
     """Write ``model`` to ``path``: .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py
     (standalone PyTorch source)."""
     import torch
@@ -62,7 +62,7 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
         load_weights(model, weights)
     rows, totals = summarize(ir)
     if output:
-        export(model, ir, Path(output), weights)
+        export(model, ir, Path(output))
     click.echo(format_summary(rows, totals, fmt))
     if output and fmt != "json":
         click.echo(f"wrote {output}")

@@ -37,11 +37,8 @@ def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks:
     if weights is None and not is_checkpoint:
         raise UsageError("predict needs --weights (an untrained network predicts noise)", None,
                          "add --weights CHECKPOINT, or give an espdsl .pt checkpoint as SPEC")
-    kwargs = parse_params(params)
-    if is_checkpoint and weights is None:
-        model = create_model(spec, **kwargs)
-    else:
-        model = create_model(spec, weights=weights, blocks=blocks, **kwargs)
+    # create_model rebuilds an espdsl .pt checkpoint by itself when no weights are given
+    model = create_model(spec, weights=weights, blocks=blocks, **parse_params(params))
     cfg = config_for(model)
     declared = model.espdsl_ir.meta.get("predict", {}).get("classes") or []
     if len(declared) != len(cfg.class_names):
