@@ -72,6 +72,8 @@ def parse_cli_value(text: str) -> Any:
 def coerce(value: Any, decl: ParamDecl, loc: Loc | None, owner: str) -> Any:
     """Check a parameter value against its declaration (type, choices, bounds)."""
     want = PARAM_TYPES[decl.type]
+    if value is None and decl.unset:
+        return None
     if isinstance(value, str) and decl.type != "str":
         value = parse_cli_value(value)
     ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
@@ -127,6 +129,9 @@ class Resolver:
                 value, loc = args[decl.name]
             elif decl.name == "M" and in_channels is not None:
                 value, loc = in_channels, call_loc
+            elif decl.unset:
+                env[decl.name] = None
+                continue
             elif decl.default is not None:
                 loc = decl.loc
                 value = (render_template(decl.default, env, spec.loc(("params", decl.name)))
@@ -323,6 +328,8 @@ class Resolver:
             if key in sub.params and key not in args:
                 aloc = spec.key_loc(entry.path + ("optional", key))
                 decl = sub.params[key]
+                if _is_unset(raw, env):  # an unset parameter is not passed on
+                    continue
                 args[key] = (render_template(raw, env, aloc) if decl.type == "str"
                              else evaluate(raw, env, aloc), aloc)
         scope = Scope(path, "block", kind, parent, [inputs[0].node], in_shapes=[inputs[0].shape],
@@ -411,6 +418,20 @@ def expand_refs(text: str, env: dict, loc: Loc) -> list[str]:
     if not isinstance(items, list):
         raise SpecError(f"'for' in 'from' needs a list or range, got {items!r}", loc)
     return [render_template(m.group(1), {**env, m.group(2): item}, loc) for item in items]
+
+
+def _is_unset(raw: Any, env: dict) -> bool:
+    """Is an ``optional:`` argument a bare reference to an unset (``default: null``) parameter?
+
+    >>> _is_unset("g", {"g": None}), _is_unset("{g}", {"g": None}), _is_unset("K", {"K": 5})
+    (True, True, False)
+    """
+    if raw is None:
+        return True
+    name = str(raw).strip()
+    if name.startswith("{") and name.endswith("}"):
+        name = name[1:-1].strip()
+    return name in env and env[name] is None
 
 
 def _parent(prefix: str) -> str:

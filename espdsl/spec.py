@@ -30,7 +30,12 @@ TOP_KEYS = ("block", "model", "doc", "params", "input", "nodes", "output", "bloc
 
 @dataclass
 class ParamDecl:
-    """A declared parameter: its type, default (text or value; None means required), choices."""
+    """A declared parameter: its type, default (text or value; None means required), choices.
+
+    ``unset`` marks a parameter declared with ``default: null``: it is optional and, when no
+    value is given, bound to None, and ``optional:`` block arguments that evaluate to None are
+    not passed (a network can forward a module's parameter without imposing a default).
+    """
 
     name: str
     type: str
@@ -40,6 +45,7 @@ class ParamDecl:
     max: float | None = None
     doc: str = ""
     loc: Loc | None = None
+    unset: bool = False
 
 
 @dataclass
@@ -122,6 +128,7 @@ def _param_decl(name: str, raw: Any, doc: Document, path: tuple) -> ParamDecl:
     if not isinstance(raw, dict):
         raw = {"default": raw}
     default = raw.get("default")
+    unset = "default" in raw and default is None
     ptype = raw.get("type")
     if ptype is None:
         if default is None:
@@ -131,7 +138,7 @@ def _param_decl(name: str, raw: Any, doc: Document, path: tuple) -> ParamDecl:
         if ptype == "str" and not isinstance(default, str):
             ptype = "str"
     return ParamDecl(name, ptype, default, raw.get("choices"), raw.get("min"), raw.get("max"),
-                     raw.get("doc", ""), loc)
+                     raw.get("doc", ""), loc, unset)
 
 
 def _node(raw: dict, path: tuple, doc: Document, *, step: bool) -> NodeSpec:

@@ -68,7 +68,7 @@ def format_summary(rows: list[dict], totals: dict, fmt: str = "table") -> str:
     table = [[r["name"], r["block"],
               f"{'+'.join(map(str, r['in_channels']))} -> {r['out_channels']}",
               "x".join(map(str, r["shape"])), f"{r['params']:,}"] for r in rows]
-    params = ", ".join(f"{k}={v}" for k, v in totals["parameters"].items())
+    params = ", ".join(f"{k}={v}" for k, v in totals["parameters"].items() if v is not None)
     head = f"{totals['name']} ({params})" if params else totals["name"]
     body = tabulate(table, headers=["node", "block", "channels", "output", "params"],
                     colalign=("left", "left", "left", "left", "right"))

@@ -21,6 +21,6 @@ def command(pattern: str, blocks: tuple[str, ...], kind: str) -> None:
         click.echo(f"{k}s:")
         for name in names:
             spec = reg.get(name)
-            params = ", ".join(f"{p.name}={p.default}" if p.default is not None else p.name
+            params = ", ".join(f"{p.name}={p.default}" if p.default is not None or p.unset else p.name
                                for p in spec.params.values())
             click.echo(f"  {name:<12} {params}")
