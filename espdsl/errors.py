@@ -67,6 +67,11 @@ class ExprError(SpecError):
     """Raised when an expression in a spec cannot be parsed or evaluated."""
 
 
+class StudyError(SpecError):
+    """Raised when a study file (``espdsl zoo``) is malformed, names an unknown parameter, row or
+    column, or one of its rows does not resolve."""
+
+
 class RegistryError(EspdslError):
     """Raised when a block or model name is not known to the registry."""
 

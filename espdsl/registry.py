@@ -2,7 +2,8 @@
 
 The library's blocks (``blocks/*.yaml``) and models (``zoo/*.yaml``) ship inside the package; a
 user adds folders or files of their own (``--blocks DIR``, or ``blocks:`` in a spec) without
-touching espdsl. A name defined twice is an error, and a miss lists the known names.
+touching espdsl. A name defined twice is an error (unless the second file is a byte-for-byte
+copy of the first, as in the folders ``espdsl zoo`` writes), and a miss lists the known names.
 
 >>> reg = default_registry()
 >>> "esp" in reg.names("block") and "espnet" in reg.names("model")
@@ -53,8 +54,11 @@ class Registry:
             raise SpecError(f"no such block file: {path}", loc, "give a .yaml file or a folder of them")
         name = path.stem
         if name in self._files and self._files[name].resolve() != path.resolve():
+            if _same_text(self._files[name], path):
+                return  # a byte-for-byte copy (e.g. the blocks an `espdsl zoo` folder carries)
             raise RegistryError(f"'{name}' is defined twice: {self._files[name]} and {path}", loc,
-                                "rename one of them (the file stem is the block name)")
+                                "rename one of them (the file stem is the block name); a copy "
+                                "is accepted only while it is identical")
         self._files[name] = path
         if kind:
             self._kinds[name] = kind
@@ -103,6 +107,13 @@ class Registry:
 
     def __contains__(self, name: str) -> bool:
         return name in self._files
+
+
+def _same_text(a: Path, b: Path) -> bool:
+    try:
+        return a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
 
 
 @lru_cache(maxsize=1)

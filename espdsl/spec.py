@@ -10,16 +10,13 @@ templates stay text until :mod:`espdsl.resolve` binds the parameters. See ``docs
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from .errors import Loc, SpecError, did_you_mean
+from .schema import schema_error, validator
 from .source import Document, parse_yaml, read_yaml
 
 PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
@@ -89,38 +86,19 @@ class Spec:
         return self.document.key_loc(path) if self.document else Loc(self.file)
 
 
-@lru_cache(maxsize=1)
-def _schema_validator() -> jsonschema.protocols.Validator:
-    text = resources.files("espdsl").joinpath("spec.schema.json").read_text(encoding="utf-8")
-    schema = json.loads(text)
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
-
-
 def _schema_error(doc: Document) -> SpecError | None:
-    errors = list(_schema_validator().iter_errors(doc.data))
-    if not errors:
+    data = doc.data
+    err = schema_error(validator("spec.schema.json"), doc)
+    if err is None:
         return None
-    err = jsonschema.exceptions.best_match(errors)
-    path = tuple(err.absolute_path)
-    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-        allowed = list(err.schema.get("properties", {}))
-        extra = [k for k in err.instance if k not in allowed]
-        key = extra[0] if extra else "?"
-        return SpecError(f"unknown key '{key}'", doc.key_loc(path + (key,)),
-                         did_you_mean(str(key), allowed))
-    if err.validator == "oneOf" and not path:
-        has = [k for k in ("block", "model") if isinstance(doc.data, dict) and k in doc.data]
-        what = "both 'block' and 'model'" if len(has) == 2 else "neither 'block' nor 'model'"
+    has = [k for k in ("block", "model") if isinstance(data, dict) and k in data]
+    if len(has) != 1:
+        what = "both 'block' and 'model'" if has else "neither 'block' nor 'model'"
         return SpecError(f"a spec names {what}", doc.loc(()),
                          "start the file with 'block: NAME' or 'model: NAME'")
-    if err.validator == "required":
-        return SpecError(err.message, doc.loc(path), "see docs/grammar.md for the keys a spec has")
-    if err.validator == "pattern":
-        return SpecError(f"invalid name {err.instance!r}", doc.loc(path),
-                         "names are identifiers: letters, digits and '_', not starting with a digit")
-    where = "/".join(map(str, path)) or "top level"
-    return SpecError(f"at {where}: {err.message}", doc.loc(path))
+    if err.message.endswith("is a required property"):
+        err.hint = "see docs/grammar.md for the keys a spec has"
+    return err
 
 
 def _param_decl(name: str, raw: Any, doc: Document, path: tuple) -> ParamDecl:

@@ -7,37 +7,10 @@ import click
 
 from ..api import build_ir, load
 from ..errors import UsageError
-from ..files import atomic_path
+from ..export import EXPORTS, export
 from ..summary import format_summary, summarize
 from .options import (blocks_option, input_option, param_option, parse_params, parse_size,
                       spec_argument)
-
-EXPORTS = (".pt", ".onnx", ".ts", ".py")
-
-
-def export(model, ir, path: Path) -> None:
-    """Write ``model`` to ``path``: .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py
-    (standalone PyTorch source)."""
-    import torch
-
-    suffix = path.suffix.lower()
-    if suffix not in EXPORTS:
-        raise UsageError(f"unknown output type '{path.suffix}' for {path}", None,
-                         "use .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py (PyTorch source)")
-    example = torch.zeros(ir.input_shape)
-    model.eval()
-    with atomic_path(path) as tmp:
-        if suffix == ".pt":
-            from ..weights import save_checkpoint
-            save_checkpoint(model, tmp)
-        elif suffix == ".py":
-            from ..codegen import to_python
-            tmp.write_text(to_python(ir), encoding="utf-8")
-        elif suffix == ".onnx":
-            torch.onnx.export(model, (example,), str(tmp), input_names=["input"],
-                              output_names=["output"], dynamo=False)
-        else:
-            torch.jit.save(torch.jit.trace(model, example), str(tmp))
 
 
 @click.command("compile")

@@ -1,0 +1,50 @@
+"""``espdsl zoo``: list the paper's studies, or run one: pinned specs, tables and plots."""
+from __future__ import annotations
+
+import click
+
+from ..errors import UsageError
+from .options import param_option, parse_params
+
+FORMATS = ["table", "markdown", "csv", "json"]
+EMITS = ("yaml", "py", "onnx")
+
+
+@click.command("zoo", short_help="Run the paper's studies (Fig. 5, Table 2, Fig. 9): specs, tables, plots.")
+@click.argument("study", required=False, metavar="[STUDY]")
+@param_option
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False),
+              help="Folder for each row's pinned spec, the tables and the plots (all or nothing).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="What to print (markdown: the full report).")
+@click.option("--emit", default="yaml", show_default=True, metavar="yaml,py,onnx",
+              help="What to write per row into the -o folder.")
+@click.option("--bench", is_flag=True,
+              help="Add each row's measured latency and a latency plot (uses espdsl bench).")
+def command(study: str | None, params: tuple[str, ...], out_dir: str | None, fmt: str, emit: str,
+            bench: bool) -> None:
+    """Without STUDY, list the studies; with one (a name or a study YAML path), run it.
+
+    \b
+    espdsl zoo fig5 -o out/fig5              # 12 networks: specs, fig5.md/.csv/.json, PNGs
+    espdsl zoo table2 --format markdown      # the report of Table 2c-g
+    espdsl zoo fig9 -p classes=19 -o out/fig9
+    """
+    from ..study import list_studies, read_study, run_study
+    from ..study.table import format_result, list_text
+
+    if study is None:
+        if params or out_dir or bench:
+            raise UsageError("give a STUDY to run", None, "espdsl zoo lists them; e.g. espdsl zoo fig5 -o out")
+        click.echo(list_text([read_study(name) for name in list_studies()]))
+        return
+    kinds = [e.strip() for e in emit.split(",") if e.strip()]
+    bad = [k for k in kinds if k not in EMITS]
+    if bad or not kinds:
+        raise UsageError(f"unknown --emit kind '{bad[0] if bad else emit}'", None,
+                         f"a comma-separated list of {', '.join(EMITS)}")
+    result = run_study(study, parse_params(params), out=out_dir, emit=kinds, bench=bench,
+                       progress=True)
+    click.echo(format_result(result, fmt).rstrip("\n"))
+    if out_dir:
+        click.echo(f"wrote {out_dir}", err=True)

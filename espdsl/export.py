@@ -1,0 +1,37 @@
+"""Writing a built model to a file: an espdsl checkpoint, ONNX, TorchScript or PyTorch source.
+
+Used by ``espdsl compile -o`` and by ``espdsl zoo --emit``; written all-or-nothing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import UsageError
+from .files import atomic_path
+
+EXPORTS = (".pt", ".onnx", ".ts", ".py")
+
+
+def export(model, ir, path: Path) -> None:
+    """Write ``model`` to ``path``: .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py
+    (standalone PyTorch source)."""
+    import torch
+
+    suffix = path.suffix.lower()
+    if suffix not in EXPORTS:
+        raise UsageError(f"unknown output type '{path.suffix}' for {path}", None,
+                         "use .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py (PyTorch source)")
+    example = torch.zeros(ir.input_shape)
+    model.eval()
+    with atomic_path(path) as tmp:
+        if suffix == ".pt":
+            from .weights import save_checkpoint
+            save_checkpoint(model, tmp)
+        elif suffix == ".py":
+            from .codegen import to_python
+            tmp.write_text(to_python(ir), encoding="utf-8")
+        elif suffix == ".onnx":
+            torch.onnx.export(model, (example,), str(tmp), input_names=["input"],
+                              output_names=["output"], dynamo=False)
+        else:
+            torch.jit.save(torch.jit.trace(model, example), str(tmp))

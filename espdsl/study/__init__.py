@@ -1,0 +1,37 @@
+"""Studies: the paper's controlled comparisons as data (``espdsl zoo``).
+
+A study file names a base spec and its rows (variants or a grid); running it gives one row of
+figures per variant beside the paper's printed values, and writes each variant's pinned spec,
+the tables and the plots. ``parse`` (:mod:`.spec`) -> ``run`` (:mod:`.run`) -> ``table`` /
+``plot`` / ``write``.
+
+>>> import espdsl
+>>> rows = espdsl.run_study("table2c").rows
+>>> [(r["name"], r["params"]) for r in rows]
+[('strided_conv', 199456), ('strided_esp', 183328)]
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from .run import StudyResult, run
+from .spec import Study, list_studies, parse_study, read_study
+
+
+def run_study(study: str | Path | Study, params: dict[str, Any] | None = None, *,
+              out: str | Path | None = None, emit: Iterable[str] = ("yaml",), bench: bool = False,
+              progress: bool = False) -> StudyResult:
+    """Run a study (a shipped study's name, a path, or a :class:`Study`) and, with ``out``,
+    write its folder (all or nothing). ``params`` override the study's shared parameters;
+    ``bench`` adds the measured latency. ``.rows`` of the result are plain dicts."""
+    from .measure import bench_latency_ms
+
+    result = run(study, params, timer=bench_latency_ms if bench else None, progress=progress)
+    if out is not None:
+        from .write import write_study
+        write_study(result, out, emit)
+    return result
+
+
+__all__ = ["run_study", "run", "read_study", "parse_study", "list_studies", "Study", "StudyResult"]
