@@ -201,3 +201,70 @@ def test_editing_a_block_file_is_seen_by_the_next_load(tmp_path):
     block.write_text(block.read_text().replace("kernel: 3", "kernel: 5, dilation: 2"))
     ir = espdsl.load(net, blocks=[folder])
     assert ir.node("y.a").attrs["kernel"] == 5 and ir.node("y.a").attrs["dilation"] == 2
+
+
+def test_an_unset_parameter_is_not_passed_on(tmp_path):
+    """`default: null`: the network forwards a module knob only when it is given."""
+    write(tmp_path / "grouped.yaml", """\
+        block: grouped
+        params: {M: {type: int}, g: {type: int, default: 2}}
+        nodes:
+          - {name: a, op: conv, kernel: 3, groups: g}
+        """)
+    net = write(tmp_path / "net.yaml", """\
+        model: net
+        params:
+          g: {type: int, default: null}
+        input: {channels: 8, size: [8, 8]}
+        nodes:
+          - {name: x, block: grouped, optional: {g: g}}
+        """)
+    assert espdsl.load(net, blocks=[tmp_path]).node("x.a").attrs["groups"] == 2   # the block's own
+    assert espdsl.load(net, blocks=[tmp_path], g=4).node("x.a").attrs["groups"] == 4
+    assert espdsl.load(net, blocks=[tmp_path]).params["g"] is None
+
+
+def test_the_network_knobs_reach_the_modules():
+    ir = espdsl.load("espnet_c", module="shufflenet", alpha2=1, alpha3=1)
+    assert ir.scopes["level2.0"].params["g"] == 2                 # shufflenet's own default
+    ir = espdsl.load("espnet_c", module="shufflenet", alpha2=1, alpha3=1, g=4, K=4)
+    assert ir.scopes["level2.0"].params["g"] == 4 and ir.scopes["level2.0"].params["d"] == 16
+    ir = espdsl.load("espnet_c", alpha2=1, alpha3=1, down="conv")
+    assert ir.scopes["level2_0"].block == ir.scopes["level3_0"].block == "cbr"
+    assert ir.node("level3_0.conv").attrs["kernel"] == 3 and ir.node("level3_0.conv").attrs["stride"] == 2
+    ir = espdsl.load("espnet_c", alpha2=1, alpha3=1, down="module", module="resnet")
+    assert ir.scopes["level3_0"].block == "resnet" and ir.scopes["level3_0"].params["stride"] == 2
+    ir = espdsl.load("espnet_a", alpha2=1, alpha3=1, K=6, down_K=4)
+    assert ir.scopes["level2_0"].params["K"] == 4 and ir.scopes["level2.0"].params["K"] == 6
+
+
+def test_esp_reduce_kernel_and_plain_branches():
+    """Table 2d: a 3x3 reduce adds 8 N d weights; SPC-s keeps the weights, not the field."""
+    def conv_weights(**p):
+        model = espdsl.create_block("esp", M=100, N=100, K=5, **p)
+        return sum(t.numel() for t in model.parameters() if t.dim() == 4)
+
+    assert conv_weights() == 100 * 20 + 9 * 20 * 100                     # Fig. 3g: 20,000
+    assert conv_weights(reduce_n=3) == 9 * 100 * 20 + 9 * 20 * 100
+    assert conv_weights(dilated=False) == conv_weights()
+    assert espdsl.analyze("esp", M=100, N=100, dilated=False).totals.rf == 3
+    assert espdsl.analyze("esp", M=100, N=100, reduce_n=3).totals.rf == 35
+
+
+def test_a_block_copy_is_accepted_only_while_identical(tmp_path):
+    from conftest import ROOT
+
+    folder = tmp_path / "blocks"
+    folder.mkdir()
+    (folder / "cbr.yaml").write_bytes((ROOT / "blocks" / "cbr.yaml").read_bytes())
+    net = write(tmp_path / "net.yaml", """\
+        model: net
+        input: {channels: 3, size: [8, 8]}
+        blocks: [blocks]
+        nodes:
+          - {name: x, block: cbr, N: 4}
+        """)
+    assert espdsl.load(net).output_shape == (1, 4, 8, 8)
+    (folder / "cbr.yaml").write_text((ROOT / "blocks" / "cbr.yaml").read_text().replace("n: {type: int, default: 3", "n: {type: int, default: 5"))
+    with pytest.raises(espdsl.RegistryError, match=r"'cbr' is defined twice: .* a copy is accepted only while it is identical"):
+        espdsl.load(net)

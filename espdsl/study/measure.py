@@ -17,7 +17,7 @@
 >>> ir = espdsl.load("espnet_c", alpha3=3)
 >>> f = figures(ir, analyze_ir(ir), [])
 >>> f["params"], f["rf"]
-(187529, 571)
+(187529, 1423)
 >>> checkpoint_bytes(espdsl.build_ir(ir)), size_mb(773566)
 (773566, 0.7554355)
 """

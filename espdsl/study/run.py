@@ -195,14 +195,16 @@ def _check_shadowed(study: Study, overrides: dict[str, Any]) -> None:
 def _settings(study: Study, row: Row, overrides: dict[str, Any], spec: Spec) -> dict[str, Any]:
     """The parameters the study sets for ``row``, checked against its spec."""
     out: dict[str, Any] = {}
-    layers = [(study.params, study.locs), (overrides, {}), (row.params, row.locs)]
-    for values, locs in layers:
+    layers = [(study.params, study.locs, study.keys), (overrides, {}, {}),
+              (row.params, row.locs, row.keys)]
+    for values, locs, keys in layers:
         for key, value in values.items():
             loc = locs.get(key) or row.loc
             decl = spec.params.get(key)
             if decl is None:
                 raise StudyError(f"row '{row.name}': '{key}' is not a parameter of "
-                                 f"{spec.kind} '{spec.name}'", loc, did_you_mean(key, spec.params))
+                                 f"{spec.kind} '{spec.name}'", keys.get(key) or loc,
+                                 did_you_mean(key, spec.params))
             out[key] = coerce(value, decl, loc, f"{spec.kind} '{spec.name}'")
     return out
 

@@ -80,6 +80,7 @@ class Row:
     doc: str = ""
     match: Match | None = None
     loc: Loc | None = None
+    keys: dict[str, Loc] = field(default_factory=dict)   # where each parameter name stands
 
 
 @dataclass
@@ -134,6 +135,7 @@ class Study:
     file: str
     params: dict[str, Any] = field(default_factory=dict)
     locs: dict[str, Loc] = field(default_factory=dict)
+    keys: dict[str, Loc] = field(default_factory=dict)
     input: tuple[int, ...] | None = None
     rounding: str = "truncate"
     blocks: list[Path] = field(default_factory=list)
@@ -241,6 +243,7 @@ def study_from_document(doc: Document, *, _seen: tuple = ()) -> Study:
         return study
     study.params = dict(data.get("params") or {})
     study.locs = {k: doc.loc(("params", k)) for k in study.params}
+    study.keys = {k: doc.key_loc(("params", k)) for k in study.params}
     study.input = _input(data.get("input"), doc)
     study.blocks = [Path(doc.file).parent / b for b in data.get("blocks", [])]
     base = data.get("base")
@@ -306,7 +309,8 @@ def _variant(raw: dict, path: tuple, base: str | None, doc: Document) -> Row:
     row = Row(raw["name"], raw.get("base", base), params,
               {k: doc.loc(path + ("params", k)) for k in params},
               {k: parse_printed(v, doc.loc(path + ("paper", k))) for k, v in (raw.get("paper") or {}).items()},
-              raw.get("group", ""), raw.get("doc", ""), None, doc.loc(path))
+              raw.get("group", ""), raw.get("doc", ""), None, doc.loc(path),
+              {k: doc.key_loc(path + ("params", k)) for k in params})
     if "match" in raw:
         m = raw["match"]
         row.match = Match(m["to"], m["by"], {k: list(v) for k, v in m["search"].items()},
@@ -326,7 +330,8 @@ def _grid(grid: dict, base: str | None, doc: Document) -> list[Row]:
         params = {k: v for k, v in env.items() if k != "base"}
         row = Row(name, str(env.get("base", base)) if env.get("base", base) else None, params,
                   {k: doc.loc(("grid", "axes", k, axes[k].index(v))) for k, v in params.items()},
-                  group=grid.get("group", ""), doc=grid.get("doc", ""), loc=doc.loc(("grid",)))
+                  group=grid.get("group", ""), doc=grid.get("doc", ""), loc=doc.loc(("grid",)),
+                  keys={k: doc.key_loc(("grid", "axes", k)) for k in params})
         if row.base is None:
             raise StudyError("grid rows have no base spec", doc.loc(("grid",)),
                              "give the study a 'base:' or make 'base' an axis")

@@ -13,6 +13,7 @@ an existing ``DIR`` is replaced only if it is empty or an earlier ``espdsl zoo``
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import shutil
@@ -118,8 +119,8 @@ def _emit_row(result: StudyResult, name: str, built: Built, folder: Path, emit: 
         files.append(path)
     if "py" in emit:
         from ..codegen import to_python
-        path = folder / f"{name}.py"
-        path.write_text(to_python(built.ir), encoding="utf-8")
+        path = folder / f"{name}.py"  # named after the row, like its spec
+        path.write_text(to_python(dataclasses.replace(built.ir, name=name)), encoding="utf-8")
         files.append(path)
     if "onnx" in emit:
         from ..export import export
