@@ -19,7 +19,7 @@
 >>> f["params"], f["rf"]
 (187529, 1423)
 >>> checkpoint_bytes(espdsl.build_ir(ir)), size_mb(773566)
-(773566, 0.7554355)
+(773566, 0.755435546875)
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from .. import __version__
 from ..errors import UsageError
@@ -88,8 +88,9 @@ def _write_into(result: StudyResult, folder: Path, emit: list[str]) -> list[Path
             sub.mkdir()
             files += _write_into(part, sub, emit)
     else:
+        documents: dict[str, Any] = {}
         for name, built in result.built.items():
-            files += _emit_row(result, name, built, folder, emit)
+            files += _emit_row(result, name, built, folder, emit, documents)
         for plot in study.plots:
             path = folder / f"{plot.name}.png"
             if draw(result, plot, path):
@@ -103,7 +104,8 @@ def _write_into(result: StudyResult, folder: Path, emit: list[str]) -> list[Path
     return files
 
 
-def _emit_row(result: StudyResult, name: str, built: Built, folder: Path, emit: list[str]) -> list[Path]:
+def _emit_row(result: StudyResult, name: str, built: Built, folder: Path, emit: list[str],
+              documents: dict[str, Any]) -> list[Path]:
     files = []
     if "yaml" in emit:
         blocks = folder / "blocks"
@@ -115,7 +117,8 @@ def _emit_row(result: StudyResult, name: str, built: Built, folder: Path, emit: 
                 shutil.copyfile(result.registry.path(block), target)
                 files.append(target)
         path = folder / f"{name}.yaml"
-        path.write_text(pinned_spec(built, name, result.study.name, bool(used)), encoding="utf-8")
+        path.write_text(pinned_spec(built, name, result.study.name, bool(used), documents),
+                        encoding="utf-8")
         files.append(path)
     if "py" in emit:
         from ..codegen import to_python
@@ -130,17 +133,28 @@ def _emit_row(result: StudyResult, name: str, built: Built, folder: Path, emit: 
     return files
 
 
-def pinned_spec(built: Built, name: str, study: str, has_blocks: bool) -> str:
-    """The row's base spec renamed ``name`` with every parameter's default pinned to the value
-    the row ran with (its input size too), comments and layout kept."""
+def _round_trip() -> Any:
     from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     yaml = YAML(typ="rt", pure=True)
     yaml.width, yaml.preserve_quotes = 4096, True
     yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def pinned_spec(built: Built, name: str, study: str, has_blocks: bool,
+                cache: dict[str, Any] | None = None) -> str:
+    """The row's base spec renamed ``name`` with every parameter's default pinned to the value
+    the row ran with (its input size too), comments and layout kept. ``cache`` keeps each base
+    file's round-trip document between rows (every field written here is set for each row)."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    yaml = _round_trip()
     spec, ir = built.spec, built.ir
-    data = yaml.load(Path(spec.file).read_text(encoding="utf-8"))
+    cache = {} if cache is None else cache
+    if spec.file not in cache:
+        cache[spec.file] = yaml.load(Path(spec.file).read_text(encoding="utf-8"))
+    data = cache[spec.file]
     data[spec.kind] = name
     params = data.get("params") or {}
     for key, value in ir.params.items():
