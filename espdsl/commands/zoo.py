@@ -10,7 +10,7 @@ FORMATS = ["table", "markdown", "csv", "json"]
 EMITS = ("yaml", "py", "onnx")
 
 
-@click.command("zoo", short_help="Run the paper's studies (Fig. 5, Table 2, Fig. 9): specs, tables, plots.")
+@click.command("zoo", short_help="The paper's studies (Fig. 5, Table 2, Fig. 9) as data: specs, tables, plots.")
 @click.argument("study", required=False, metavar="[STUDY]")
 @param_option
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False),

@@ -39,13 +39,20 @@ def write_study(result: StudyResult, out: str | Path, emit: Iterable[str] = ("ya
     if bad:
         raise UsageError(f"unknown --emit kind '{bad[0]}'", None, f"choose from {', '.join(EMITS)}")
     _check_target(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror}", None,
+                         "choose an output folder you can write to") from None
     try:
         files = [f.relative_to(tmp) for f in _write_into(result, tmp, emit)]
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
         _swap(tmp, out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}", None,
+                         "check the disk and the folder's permissions; nothing was written") from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
