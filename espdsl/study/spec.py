@@ -180,7 +180,11 @@ def list_studies() -> list[str]:
 
 
 def find_study(ref: str | Path, relative_to: str | Path | None = None, loc: Loc | None = None) -> Path:
-    """The file of a study given by name (a shipped one) or by path."""
+    """The file of a study given by name (a shipped one) or by path.
+
+    >>> find_study("fig5").name, str(find_study("mine.yaml", "studies/x.yaml"))
+    ('fig5.yaml', 'studies/mine.yaml')
+    """
     text = str(ref)
     if isinstance(ref, Path) or text.endswith((".yaml", ".yml")) or "/" in text:
         path = Path(text)

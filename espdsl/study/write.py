@@ -32,7 +32,15 @@ MARKER = ".espdsl-zoo"
 
 
 def write_study(result: StudyResult, out: str | Path, emit: Iterable[str] = ("yaml",)) -> list[Path]:
-    """Write ``result`` into the folder ``out``; returns the files written (inside ``out``)."""
+    """Write ``result`` into the folder ``out``; returns the files written (inside ``out``).
+
+    >>> import pathlib, tempfile
+    >>> from espdsl.study.run import run
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "t2c"
+    >>> files = write_study(run("table2c"), out)
+    >>> sorted(p.name for p in out.glob("*.yaml")), (out / "blocks" / "esp.yaml").is_file()
+    (['strided_conv.yaml', 'strided_esp.yaml'], True)
+    """
     out = Path(out)
     emit = list(dict.fromkeys(emit))
     bad = [e for e in emit if e not in EMITS]
