@@ -64,10 +64,15 @@ def espnet_a(K: int, down_K: int, a2: int = 2, a3: int = 3, down: str = "esp") -
     return cbr(3, 16) + downs + a2 * esp(64, K) + a3 * esp(128, K) + 128 * C
 
 
+def shufflenet(n: int, g: int, K: int) -> int:
+    d = max(g, n // K // g * g)   # grouped 1x1 N -> d, BR, 3x3 depth-wise, BN, grouped 1x1 d -> N, BN, PReLU
+    return 2 * n * d // g + 3 * d + 9 * d + 2 * d + 2 * n + n
+
+
 MODULE = {  # a module N -> N at K = 5 (Fig. 3's definitions, plus BN + PReLU as built)
     "esp": lambda n: esp(n),
     "mobilenet": lambda n: 9 * n + 3 * n + n * n + 3 * n,
-    "shufflenet": lambda n: 2 * n * (n // 4) // 4 + 14 * (n // 4) + 3 * n,   # g = 4, K = 4
+    "shufflenet": lambda n: shufflenet(n, g=4, K=4),
     "inception": lambda n: 5 * n * (n // 5) + 9 * (n // 5) * n + 3 * n,
     "resnext": lambda n: 5 * (2 * n * (n // 5) + 9 * (n // 5) ** 2) + 3 * n,
     "resnet": lambda n: 18 * n * n + 6 * n,
@@ -86,6 +91,20 @@ def espnet_c_conv_down(module: str) -> int:
 def test_fig5_rows_count_as_the_modules_are_defined(fig5, module):
     assert fig5[module]["params"] == espnet_c_conv_down(module)
     assert fig5[module]["settings"]["down"] == "conv"
+
+
+def test_fig5_other_rows(fig5):
+    stem = espnet_c_conv_down("esp") - 2 * esp(64) - 3 * esp(128)
+    resnet = 2 * MODULE["resnet"](64) + 3 * MODULE["resnet"](128)
+    assert fig5["resnet_sesp"]["params"] == 187_529 - 2 * esp(64) - 3 * esp(128) + resnet
+    strided_resnet = lambda m, n: 9 * m * n + 9 * n * n + 6 * n   # no residual when M != N
+    assert fig5["resnet_own"]["params"] == (stem - cbr(19, 64) - cbr(131, 128) + strided_resnet(19, 64)
+                                            + strided_resnet(131, 128) + resnet)
+    assert fig5["shufflenet"]["params"] == stem + 2 * shufflenet(64, 4, 4) + 3 * shufflenet(128, 4, 4)
+    for name in ("shufflenet_params", "shufflenet_macs"):
+        g, K = fig5[name]["settings"]["g"], fig5[name]["settings"]["K"]
+        assert fig5[name]["params"] == stem + 2 * shufflenet(64, g, K) + 3 * shufflenet(128, g, K)
+    assert fig5["esp"]["down_params"] == cbr(19, 64) + cbr(131, 128)
 
 
 def test_fig5_module_params_and_the_resnet_ratio(fig5, fig5_result):
@@ -175,6 +194,9 @@ def test_table2g_counts_and_sizes_against_the_authors_checkpoints(reference_dir,
 
 def test_size_convention_without_reference_data(table2):
     rows = {name: r for (study, name), r in table2[1].items() if study == "table2g"}
+    for a3 in (3, 5, 8):   # one ESP module at level 3 more or less than the released alpha3 = 3
+        assert rows[f"espnet_c_a3_{a3}"]["params"] == 187_529 + (a3 - 3) * esp(128)
+        assert rows[f"espnet_a3_{a3}"]["params"] == 202_649 + (a3 - 3) * esp(128)
     got = [f"{int(rows[n]['size_bytes'] * 100 / 1_024_000) / 100:.2f}" for n in
            ("espnet_c_a3_3", "espnet_c_a3_5", "espnet_c_a3_8", "espnet_a3_3", "espnet_a3_5", "espnet_a3_8")]
     assert got == ["0.75", "1.01", "1.40", "0.82", "1.07", "1.46"]
