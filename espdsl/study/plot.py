@@ -7,6 +7,7 @@ figure, its values are drawn too (open markers), so a difference shows at a glan
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -121,12 +122,17 @@ def _bubble(ax: Any, rows: list[dict], plot: Plot) -> None:
     ax.scatter(xs, ys, s=[1400 * s / biggest for s in sizes], alpha=0.45, edgecolors="black",
                linewidths=0.6, zorder=3)
     for xv, yv, s in zip(xs, ys, sizes):
-        ax.annotate(f"{s:.2f}", (xv, yv), ha="center", va="center", fontsize=7, zorder=4)
+        # truncated to two decimals, as the paper prints sizes (Table 2g: 1.46, not 1.47)
+        ax.annotate(f"{math.floor(s * 100) / 100:.2f}", (xv, yv), ha="center", va="center",
+                    fontsize=7, zorder=4)
     ax.set_xlabel(_label(plot.x))
     ax.set_ylabel(_label(plot.y[0]))
+    if all(isinstance(v, int) for v in xs + ys):   # depth multipliers: whole-number ticks only
+        ax.set_xticks(sorted(set(xs)))
+        ax.set_yticks(sorted(set(ys)))
     ax.margins(0.15)
-    ax.text(0.01, 0.01, f"circle area proportional to {_label(plot.size)}; printed: its value",
-            transform=ax.transAxes, fontsize=7, va="bottom")
+    ax.text(0.01, 0.01, f"circle area proportional to {_label(plot.size)}; printed: its value "
+            "(truncated, as the paper prints)", transform=ax.transAxes, fontsize=7, va="bottom")
 
 
 def _bar(ax: Any, rows: list[dict], plot: Plot) -> None:
