@@ -8,15 +8,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Sequence
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .errors import UsageError
 from .ir import IR
 from .registry import Registry, default_registry
 from .resolve import resolve
 from .spec import Spec, read_spec
+
+if TYPE_CHECKING:                      # torch is imported only when a module is built
+    from torch import nn
 
 SpecRef = str | Path | Spec
 
@@ -50,7 +51,7 @@ def load(spec: SpecRef, *, input_size: Sequence[int] | None = None,
     return resolve(open_spec(spec, reg), params, registry=reg, input_size=input_size)
 
 
-def build_ir(ir: IR) -> nn.Module:
+def build_ir(ir: IR) -> "nn.Module":
     """Build a resolved IR into a ``torch.fx.GraphModule``."""
     from .build import build
     return build(ir)
@@ -58,11 +59,13 @@ def build_ir(ir: IR) -> nn.Module:
 
 def create_model(spec: SpecRef, weights: str | Path | None = None, *,
                  input_size: Sequence[int] | None = None, blocks: Iterable[str | Path] = (),
-                 strict: bool = True, **params: Any) -> nn.Module:
+                 strict: bool = True, optimize: bool = False, **params: Any) -> "nn.Module":
     """Build a model from a spec (a zoo name such as ``"espnet"`` or a path) and parameters.
 
     With ``weights``, load a checkpoint into it (strict by default). A path to an espdsl
-    checkpoint (``.pt`` saved by :func:`espdsl.save`) may stand for ``spec`` itself.
+    checkpoint (``.pt`` saved by :func:`espdsl.save`) may stand for ``spec`` itself. With
+    ``optimize=True`` the result is the inference build of :mod:`espdsl.passes` (batch norms
+    folded, channels-last, a static memory plan; same outputs, inference only).
 
     >>> import espdsl, torch
     >>> m = espdsl.create_model("espnet", alpha3=3).eval()
@@ -72,17 +75,21 @@ def create_model(spec: SpecRef, weights: str | Path | None = None, *,
     text = str(spec)
     if not isinstance(spec, Spec) and text.endswith((".pt", ".pth")) and weights is None:
         from .weights import load_checkpoint_model
-        return load_checkpoint_model(text, **params)
-    ir = load(spec, input_size=input_size, blocks=blocks, **params)
-    model = build_ir(ir)
-    if weights is not None:
-        from .weights import load_weights
-        load_weights(model, weights, strict=strict)
+        model = load_checkpoint_model(text, **params)
+    else:
+        ir = load(spec, input_size=input_size, blocks=blocks, **params)
+        model = build_ir(ir)
+        if weights is not None:
+            from .weights import load_weights
+            load_weights(model, weights, strict=strict)
+    if optimize:
+        from .passes import optimize_model
+        return optimize_model(model.eval())
     return model
 
 
 def create_block(kind: str, *, input_size: Sequence[int] | None = None,
-                 blocks: Iterable[str | Path] = (), **params: Any) -> nn.Module:
+                 blocks: Iterable[str | Path] = (), **params: Any) -> "nn.Module":
     """Build one block of the library (or a user block) as a module.
 
     >>> import espdsl

@@ -1,10 +1,21 @@
 """Building a ``torch.nn.Module`` from the IR.
 
-The IR is emitted as a :class:`torch.fx.Graph`: ops with state (conv, deconv, batchnorm, prelu)
-become submodules at their dotted IR path, so ``state_dict`` keys follow the spec's node names;
-the rest become calls to torch functions. The result is a ``GraphModule`` with readable
-generated ``forward`` code (``print(model.code)``) that ``torch.fx``, ``torch.jit.trace`` and
+The IR is emitted as a :class:`torch.fx.Graph`: ops with state (``OpDef.has_module``) become
+submodules at their dotted IR path, so ``state_dict`` keys follow the spec's node names; the
+rest become calls to torch functions. The result is a ``GraphModule`` with readable generated
+``forward`` code (``print(model.code)``) that ``torch.fx``, ``torch.jit.trace`` and
 ``torch.onnx.export`` accept.
+
+Two tables make the op set open: :data:`MODULES` (the module of each stateful op) and
+:data:`EMITTERS` (how each op becomes graph nodes). A new op is one entry in
+:data:`espdsl.ops.OPS`, one emitter here (plus a module factory if it has state), one analysis
+handler and one code-generator entry.
+
+An optimized IR (see :mod:`espdsl.passes`) may carry build decisions in ``ir.meta``:
+``layout`` (``"channels_last"``: parameters and the input are converted, every op keeps the
+layout) and ``memory_plan`` (values written into views of one preallocated workspace with
+``out=`` variants, the output into recycled tensors). With a plan, :func:`build` returns a
+:class:`~espdsl.runtime.PlannedModule` holding both graphs.
 
 >>> import espdsl, torch
 >>> m = espdsl.create_block("esp", M=16, N=16, K=4)
@@ -13,88 +24,198 @@ torch.Size([1, 16, 8, 8])
 """
 from __future__ import annotations
 
+import contextlib
 import operator
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from .ir import IR, Node
+from .ir import IR, Node, class_name
+from .ops import OPS
+from .runtime import (Affine, OutputPool, PlannedModule, Workspace, channel_shuffle,
+                      depth_to_space, memory_format, pointwise_conv)
+
+__all__ = ["build", "make_module", "MODULES", "EMITTERS", "Builder", "channel_shuffle"]
 
 
-def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """ShuffleNet's channel shuffle: (N, g*c, H, W) -> transpose the (g, c) channel grid."""
-    n, c, h, w = x.shape
-    return x.reshape(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+# -- the modules of stateful ops ----------------------------------------------------------------
+def _conv(node: Node, cin: int) -> nn.Module:
+    a = node.attrs
+    return nn.Conv2d(cin, a["out"], a["kernel"], a["stride"], a["padding"], a["dilation"],
+                     a["groups"], a["bias"])
+
+
+def _deconv(node: Node, cin: int) -> nn.Module:
+    a = node.attrs
+    return nn.ConvTranspose2d(cin, a["out"], a["kernel"], a["stride"], a["padding"],
+                              a["output_padding"], a["groups"], a["bias"], a["dilation"])
+
+
+MODULES: dict[str, Callable[[Node, int], nn.Module]] = {
+    "conv": _conv,
+    "deconv": _deconv,
+    "batchnorm": lambda node, c: nn.BatchNorm2d(c, eps=node.attrs["eps"],
+                                                momentum=node.attrs["momentum"]),
+    "prelu": lambda node, c: nn.PReLU(1 if node.attrs["shared"] else c, init=node.attrs["init"]),
+    "affine": lambda node, c: Affine(c),
+}
 
 
 def make_module(node: Node, in_channels: int) -> nn.Module:
-    """The stateful module for an op that has one (conv, deconv, batchnorm, prelu)."""
-    a = node.attrs
-    if node.op == "conv":
-        return nn.Conv2d(in_channels, a["out"], a["kernel"], a["stride"], a["padding"],
-                         a["dilation"], a["groups"], a["bias"])
-    if node.op == "deconv":
-        return nn.ConvTranspose2d(in_channels, a["out"], a["kernel"], a["stride"], a["padding"],
-                                  a["output_padding"], a["groups"], a["bias"], a["dilation"])
-    if node.op == "batchnorm":
-        return nn.BatchNorm2d(in_channels, eps=a["eps"], momentum=a["momentum"])
-    if node.op == "prelu":
-        return nn.PReLU(1 if a["shared"] else in_channels, init=a["init"])
-    raise KeyError(node.op)
+    """The stateful module of a node whose op has one (conv, deconv, batchnorm, prelu, affine)."""
+    return MODULES[node.op](node, in_channels)
 
 
-def _camel(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_")) or "Net"
+# -- emitting graph nodes -----------------------------------------------------------------------
+class Builder:
+    """Emits one fx graph for an IR; emitters call :meth:`call` and :meth:`module`."""
 
+    def __init__(self, ir: IR, plan: dict | None = None):
+        self.ir = ir
+        self.graph = fx.Graph()
+        self.plan = plan
+        self.node: Node | None = None      # the IR node being emitted (names the fx nodes)
 
-def build(ir: IR) -> fx.GraphModule:
-    """Emit ``ir`` as a ``GraphModule``; every stateful op sits at its IR path."""
-    root = nn.Module()
-    graph = fx.Graph()
-
-    def call(kind: str, target, args: tuple, kwargs: dict | None = None) -> fx.Node:
+    def call(self, target: Any, args: tuple, kwargs: dict | None = None,
+             kind: str = "call_function") -> fx.Node:
         # fx makes the name unique; we only suggest the IR path as its stem
-        return graph.create_node(kind, target, args, kwargs or {}, name=node.name.replace(".", "_"))
+        name = self.node.name.replace(".", "_") if self.node is not None else None
+        return self.graph.create_node(kind, target, args, kwargs or {}, name=name)
 
+    def module(self, args: tuple, kwargs: dict | None = None) -> fx.Node:
+        """Call the current node's own module (installed at its IR path)."""
+        return self.call(self.node.name, args, kwargs, kind="call_module")
+
+    def attr(self, path: str) -> fx.Node:
+        return self.graph.get_attr(path)
+
+
+Emitter = Callable[[Builder, Node, list[fx.Node], "fx.Node | None"], fx.Node]
+
+
+def _out(out: fx.Node | None) -> dict:
+    return {"out": out} if out is not None else {}
+
+
+def _emit_conv(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
+    if out is None:
+        return b.module((ins[0],))
+    bias = b.attr(f"{node.name}.bias") if node.attrs["bias"] else None
+    return b.call(pointwise_conv, (ins[0], b.attr(f"{node.name}.weight"), bias, out))
+
+
+def _emit_add(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
+    if out is not None:
+        result = b.call(torch.add, (ins[0], ins[1]), {"out": out})
+        for other in ins[2:]:
+            result = b.call("add_", (result, other), kind="call_method")
+        return result
+    result = ins[0]
+    for other in ins[1:]:
+        result = b.call(operator.add, (result, other))
+    return result
+
+
+def _emit_avgpool(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
+    a = node.attrs
+    if out is None:
+        return b.call(F.avg_pool2d, (ins[0], a["kernel"], a["stride"], a["padding"]),
+                      {"count_include_pad": a["count_include_pad"]})
+    k, s, p = ([a[key]] * 2 for key in ("kernel", "stride", "padding"))
+    return b.call(torch.ops.aten.avg_pool2d.out, (ins[0], k, s, p, False, a["count_include_pad"],
+                                                   None), {"out": out})
+
+
+def _emit_upsample(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
+    kwargs = {"scale_factor": node.attrs["scale"], "mode": node.attrs["mode"]}
+    if node.attrs["mode"] == "bilinear":
+        kwargs["align_corners"] = False
+    return b.call(F.interpolate, (ins[0],), kwargs)
+
+
+EMITTERS: dict[str, Emitter] = {
+    "conv": _emit_conv,
+    "deconv": lambda b, node, ins, out: b.module((ins[0],)),
+    "batchnorm": lambda b, node, ins, out: b.module((ins[0],)),
+    "prelu": lambda b, node, ins, out: b.module((ins[0],)),
+    "affine": lambda b, node, ins, out: b.module((ins[0],), _out(out)),
+    "relu": lambda b, node, ins, out: b.call(F.relu, (ins[0],)),
+    "avgpool": _emit_avgpool,
+    "maxpool": lambda b, node, ins, out: b.call(F.max_pool2d, (
+        ins[0], node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"])),
+    "concat": lambda b, node, ins, out: b.call(torch.cat, (list(ins), 1), _out(out)),
+    "add": _emit_add,
+    "shuffle": lambda b, node, ins, out: b.call(channel_shuffle, (ins[0], node.attrs["groups"])),
+    "upsample": _emit_upsample,
+    "depth_to_space": lambda b, node, ins, out: b.call(depth_to_space,
+                                                      (ins[0], node.attrs["factor"]), _out(out)),
+}
+
+
+def emit(ir: IR, plan: dict | None = None) -> fx.Graph:
+    """The fx graph of ``ir``; with a memory plan, planned values are written into
+    ``self.workspace.v<i>`` and the output into a tensor from ``self.output_pool``."""
+    b = Builder(ir, plan)
+    layout = ir.meta.get("layout")
+    slots = {name: i for i, name in enumerate(plan["slots"])} if plan else {}
     values: dict[str, fx.Node] = {}
+    x = None
     for node in ir.nodes():
-        ins = [values[i] for i in node.inputs]
-        a = node.attrs
         if node.op == "input":
-            values[node.name] = graph.placeholder("x")
+            x = values[node.name] = b.graph.placeholder("x")
+            if layout:
+                b.node = node
+                values[node.name] = b.call("contiguous", (x,),
+                                           {"memory_format": memory_format(layout)},
+                                           kind="call_method")
             continue
-        if node.op in ("conv", "deconv", "batchnorm", "prelu"):
-            _install(root, node.name, make_module(node, ir.node(node.inputs[0]).shape[0]))
-            out = call("call_module", node.name, (ins[0],))
-        elif node.op == "relu":
-            out = call("call_function", F.relu, (ins[0],))
-        elif node.op == "avgpool":
-            out = call("call_function", F.avg_pool2d, (ins[0], a["kernel"], a["stride"], a["padding"]),
-                                      {"count_include_pad": a["count_include_pad"]})
-        elif node.op == "maxpool":
-            out = call("call_function", F.max_pool2d, (ins[0], a["kernel"], a["stride"], a["padding"]))
-        elif node.op == "concat":
-            out = call("call_function", torch.cat, (list(ins), 1))
-        elif node.op == "add":
-            out = ins[0]
-            for other in ins[1:]:
-                out = call("call_function", operator.add, (out, other))
-        elif node.op == "shuffle":
-            out = call("call_function", channel_shuffle, (ins[0], a["groups"]))
-        elif node.op == "upsample":
-            kwargs = {"scale_factor": a["scale"], "mode": a["mode"]}
-            if a["mode"] == "bilinear":
-                kwargs["align_corners"] = False
-            out = call("call_function", F.interpolate, (ins[0],), kwargs)
-        else:  # pragma: no cover - lint() guarantees the op set
-            raise KeyError(node.op)
-        values[node.name] = out
-    graph.output(values[ir.output])
-    graph.lint()
-    gm = fx.GraphModule(root, graph, class_name=_camel(ir.name))
-    gm.espdsl_ir = ir  # keep what it was built from (not part of the state_dict)
-    return gm
+        b.node = node
+        out = None
+        if node.name in slots:
+            out = b.attr(f"workspace.v{slots[node.name]}")
+        elif plan and plan.get("output") and node.name == ir.output:
+            out = b.call("output_pool", (x,), kind="call_module")
+        values[node.name] = EMITTERS[node.op](b, node, [values[i] for i in node.inputs], out)
+    b.node = None
+    b.graph.output(values[ir.output])
+    b.graph.lint()
+    return b.graph
+
+
+def build(ir: IR, *, device: Any = None) -> fx.GraphModule | PlannedModule:
+    """Emit ``ir`` as a ``GraphModule``; every stateful op sits at its IR path.
+
+    ``device``: where parameters are created; ``"meta"`` allocates nothing (for shapes and
+    state_dict keys only). An IR with a memory plan gives a :class:`PlannedModule`.
+    """
+    root = nn.Module()
+    place = torch.device(device) if device is not None else contextlib.nullcontext()
+    with place:
+        for node in ir.nodes():
+            if OPS[node.op].has_module:
+                _install(root, node.name, make_module(node, ir.node(node.inputs[0]).shape[0]))
+    layout = ir.meta.get("layout")
+    if layout:
+        root.to(memory_format=memory_format(layout))
+    general = fx.GraphModule(root, emit(ir), class_name=class_name(ir.name))
+    general.espdsl_ir = ir  # keep what it was built from (not part of the state_dict)
+    plan = ir.meta.get("memory_plan")
+    if not plan or str(device) == "meta":
+        return general
+    slots = [(offset, numel, (ir.batch, *ir.node(name).shape))
+             for name, (offset, numel) in plan["slots"].items()]
+    some = next(iter(general.parameters()), None)
+    workspace = Workspace(plan["arena"], slots, layout,
+                          device=some.device if some is not None else device)
+    extras = {"workspace": workspace, "output_pool": OutputPool(ir.output_shape, layout)}
+    for name, module in extras.items():
+        root.add_module(name, module)
+    planned = fx.GraphModule(root, emit(ir, plan), class_name=class_name(ir.name) + "Planned")
+    for name, module in extras.items():   # fx copied bare containers; use the real ones
+        setattr(planned, name, module)
+    return PlannedModule(general, planned, ir)
 
 
 def _install(root: nn.Module, path: str, module: nn.Module) -> None:

@@ -2,6 +2,10 @@
 
 The file needs only torch; its module hierarchy and ``state_dict`` keys are the same as the
 built GraphModule's, so weights move between the two. Written from ``templates/module.py.j2``.
+One :class:`PyOp` per op in :data:`CODEGEN` says how it is written: the expression in
+``forward``, the module it makes in ``__init__`` (ops with state) and the helper it needs.
+An optimized IR's layout (``ir.meta["layout"]``) is written into the file too; its memory plan
+is a build-time matter and is not (the file is a plain eager module).
 
 >>> import espdsl
 >>> source = to_python(espdsl.load("cbr", M=3, N=16))
@@ -12,13 +16,14 @@ from __future__ import annotations
 
 import keyword
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import jinja2
 
 from . import __version__
-from .build import _camel
-from .ir import IR, Node
+from .ir import IR, Node, class_name
 from .registry import data_dir
 from .summary import scope_params
 
@@ -31,48 +36,63 @@ def _access(path: str) -> str:
     return out
 
 
-def _module_expr(node: Node, cin: int) -> str:
+@dataclass(frozen=True)
+class PyOp:
+    """How one op is written in the generated source."""
+
+    call: Callable[[Node, list[str]], str]              # the forward expression
+    module: Callable[[Node, int], str] | None = None    # __init__ expression (ops with state)
+    helper: str | None = None                           # a helper the template must define
+
+
+def _conv_module(node: Node, cin: int) -> str:
     a = node.attrs
-    if node.op in ("conv", "deconv"):
-        cls = "nn.Conv2d" if node.op == "conv" else "nn.ConvTranspose2d"
-        args = [str(cin), str(a["out"]), str(a["kernel"]), f"stride={a['stride']}",
-                f"padding={a['padding']}"]
-        if node.op == "deconv" and a["output_padding"]:
-            args.append(f"output_padding={a['output_padding']}")
-        if a["dilation"] != 1:
-            args.append(f"dilation={a['dilation']}")
-        if a["groups"] != 1:
-            args.append(f"groups={a['groups']}")
-        args.append(f"bias={a['bias']}")
-        return f"{cls}({', '.join(args)})"
-    if node.op == "batchnorm":
-        return f"nn.BatchNorm2d({cin}, eps={a['eps']!r}, momentum={a['momentum']!r})"
-    if node.op == "prelu":
-        return f"nn.PReLU({1 if a['shared'] else cin}, init={a['init']!r})"
-    raise KeyError(node.op)
+    cls = "nn.Conv2d" if node.op == "conv" else "nn.ConvTranspose2d"
+    args = [str(cin), str(a["out"]), str(a["kernel"]), f"stride={a['stride']}",
+            f"padding={a['padding']}"]
+    if node.op == "deconv" and a["output_padding"]:
+        args.append(f"output_padding={a['output_padding']}")
+    if a["dilation"] != 1:
+        args.append(f"dilation={a['dilation']}")
+    if a["groups"] != 1:
+        args.append(f"groups={a['groups']}")
+    args.append(f"bias={a['bias']}")
+    return f"{cls}({', '.join(args)})"
 
 
-def _call(node: Node, args: list[str]) -> str:
-    a, x = node.attrs, args[0] if args else ""
-    if node.op in ("conv", "deconv", "batchnorm", "prelu"):
-        return f"{_access(node.name)}({x})"
-    if node.op == "relu":
-        return f"F.relu({x})"
-    if node.op == "avgpool":
-        return (f"F.avg_pool2d({x}, {a['kernel']}, {a['stride']}, {a['padding']}, "
-                f"count_include_pad={a['count_include_pad']})")
-    if node.op == "maxpool":
-        return f"F.max_pool2d({x}, {a['kernel']}, {a['stride']}, {a['padding']})"
-    if node.op == "concat":
-        return f"torch.cat([{', '.join(args)}], 1)"
-    if node.op == "add":
-        return " + ".join(args)
-    if node.op == "shuffle":
-        return f"channel_shuffle({x}, {a['groups']})"
-    if node.op == "upsample":
-        extra = ", align_corners=False" if a["mode"] == "bilinear" else ""
-        return f"F.interpolate({x}, scale_factor={a['scale']!r}, mode={a['mode']!r}{extra})"
-    raise KeyError(node.op)
+def _own(node: Node, args: list[str]) -> str:
+    return f"{_access(node.name)}({args[0]})"
+
+
+def _upsample(node: Node, args: list[str]) -> str:
+    a = node.attrs
+    extra = ", align_corners=False" if a["mode"] == "bilinear" else ""
+    return f"F.interpolate({args[0]}, scale_factor={a['scale']!r}, mode={a['mode']!r}{extra})"
+
+
+CODEGEN: dict[str, PyOp] = {
+    "conv": PyOp(_own, _conv_module),
+    "deconv": PyOp(_own, _conv_module),
+    "batchnorm": PyOp(_own, lambda n, c: f"nn.BatchNorm2d({c}, eps={n.attrs['eps']!r}, "
+                                         f"momentum={n.attrs['momentum']!r})"),
+    "prelu": PyOp(_own, lambda n, c: f"nn.PReLU({1 if n.attrs['shared'] else c}, "
+                                     f"init={n.attrs['init']!r})"),
+    "affine": PyOp(_own, lambda n, c: f"Affine({c})", helper="Affine"),
+    "relu": PyOp(lambda n, args: f"F.relu({args[0]})"),
+    "avgpool": PyOp(lambda n, args: f"F.avg_pool2d({args[0]}, {n.attrs['kernel']}, "
+                                    f"{n.attrs['stride']}, {n.attrs['padding']}, "
+                                    f"count_include_pad={n.attrs['count_include_pad']})"),
+    "maxpool": PyOp(lambda n, args: f"F.max_pool2d({args[0]}, {n.attrs['kernel']}, "
+                                    f"{n.attrs['stride']}, {n.attrs['padding']})"),
+    "concat": PyOp(lambda n, args: f"torch.cat([{', '.join(args)}], 1)"),
+    "add": PyOp(lambda n, args: " + ".join(args)),
+    "shuffle": PyOp(lambda n, args: f"channel_shuffle({args[0]}, {n.attrs['groups']})",
+                    helper="channel_shuffle"),
+    "upsample": PyOp(_upsample),
+    "depth_to_space": PyOp(lambda n, args: f"depth_to_space({args[0]}, {n.attrs['factor']})",
+                           helper="depth_to_space"),
+}
+HELPERS = ("channel_shuffle", "depth_to_space", "Affine")
 
 
 def _shown_path(source: str) -> str:
@@ -86,7 +106,8 @@ def _shown_path(source: str) -> str:
 
 def to_python(ir: IR) -> str:
     """The source of a standalone ``nn.Module`` equivalent to ``build(ir)``."""
-    stateful = [n for n in ir.nodes() if n.op in ("conv", "deconv", "batchnorm", "prelu")]
+    ops = [n for n in ir.nodes() if n.op != "input"]
+    stateful = [n for n in ops if CODEGEN[n.op].module is not None]
     children: dict[str, list[str]] = {}  # container path -> child names, in creation order
     for node in stateful:
         parts = node.name.split(".")
@@ -110,14 +131,16 @@ def to_python(ir: IR) -> str:
             else:
                 init.append(f"{_access(path)} = nn.Module()")
         cin = ir.node(node.inputs[0]).shape[0]
-        init.append(f"{_access(node.name)} = {_module_expr(node, cin)}")
+        init.append(f"{_access(node.name)} = {CODEGEN[node.op].module(node, cin)}")
 
     names: dict[str, str] = {"input": "x"}
-    taken = {"x", "self", "torch", "nn", "F", "channel_shuffle"}
+    taken = {"x", "self", "torch", "nn", "F", *HELPERS}
     forward: list[str] = []
-    for node in ir.nodes():
-        if node.op == "input":
-            continue
+    layout = ir.meta.get("layout")
+    if layout == "channels_last":
+        init.append("self.to(memory_format=torch.channels_last)")
+        forward.append("x = x.contiguous(memory_format=torch.channels_last)")
+    for node in ops:
         var = re.sub(r"\W", "_", node.name)
         if keyword.iskeyword(var):
             var += "_"
@@ -126,15 +149,19 @@ def to_python(ir: IR) -> str:
             var, i = f"{base}_{i}", i + 1
         taken.add(var)
         names[node.name] = var
-        forward.append(f"{var} = {_call(node, [names[s] for s in node.inputs])}")
+        forward.append(f"{var} = {CODEGEN[node.op].call(node, [names[s] for s in node.inputs])}")
+    helpers = sorted({CODEGEN[n.op].helper for n in ops if CODEGEN[n.op].helper})
     params = ", ".join(f"{k}={v!r}" for k, v in ir.params.items()) or "no parameters"
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    optimized = ir.meta.get("passes")
     return env.get_template("module.py.j2").render(
-        title=f"{_camel(ir.name)}: the {ir.kind} '{ir.name}' as a plain PyTorch module.",
+        title=f"{class_name(ir.name)}: the {ir.kind} '{ir.name}' as a plain PyTorch module.",
         version=__version__, source=_shown_path(ir.source),
         params_text=params, input_shape="x".join(map(str, ir.input_shape)),
         output_shape="x".join(map(str, ir.output_shape)), n_params=scope_params(ir, ""),
-        class_name=_camel(ir.name), doc=f"{ir.name} ({params}).", init_lines=init,
-        forward_lines=forward, output=names[ir.output], input_tuple=", ".join(map(str, ir.input_shape)))
+        class_name=class_name(ir.name), doc=f"{ir.name} ({params}).", init_lines=init,
+        forward_lines=forward, output=names[ir.output], helpers=helpers,
+        optimized=", ".join(optimized) if optimized else "",
+        input_tuple=", ".join(map(str, ir.input_shape)))

@@ -26,6 +26,11 @@ from .ops import OPS, OpError, Shape, complete_attrs
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def class_name(name: str) -> str:
+    """The Python class name of a built spec: ``espnet_c`` -> ``EspnetC``."""
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_")) or "Net"
+
+
 @dataclass
 class Node:
     """One primitive op in the IR."""

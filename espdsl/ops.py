@@ -25,7 +25,18 @@ add        element-wise sum of two or more inputs of equal shape
 shuffle    channel shuffle with ``groups`` groups (ShuffleNet)
 identity   passes its input through (resolved away: it makes no IR node)
 upsample   resize by ``scale`` with ``mode`` nearest or bilinear (``align_corners`` false)
+affine     per-channel ``x * weight + bias`` (a batch norm in inference form; made by the
+           optimization passes, see :mod:`espdsl.passes`)
+depth_to_space  ONNX's DepthToSpace in DCR order with ``factor`` s: input channel
+           ``(i * s + j) * C + c`` goes to output ``(c, h * s + i, w * s + j)``; with a 1x1
+           convolution it replaces a transposed convolution whose stride equals its kernel
 ========== ==================================================================================
+
+Ops the optimization passes create (``affine``, ``depth_to_space``) are ordinary ops: every
+table (analysis handlers, the fx builder, the ``.py`` code generator, the renderer) has an
+entry for them, so an optimized IR analyses, renders and exports like any other.
+``OpDef.writes_into_buffer`` says whether the builder can write the op's result into a buffer of a
+static memory plan (:mod:`espdsl.passes.memory`) instead of a fresh allocation.
 
 >>> OPS["conv"].out_shape({"out": 8, "kernel": 3, "stride": 2, "padding": 1, "dilation": 1,
 ...                        "groups": 1}, [(3, 32, 32)])
@@ -70,9 +81,14 @@ class OpDef:
     shape: Callable[[dict, list[Shape]], Shape] | None = None
     params: Callable[[dict, list[Shape], Shape], dict[str, int]] | None = None
     has_module: bool = False  # built as an nn.Module with state (appears in state_dict)
+    out_buffer: Callable[[dict], bool] | None = None  # can the result go into a planned buffer?
 
     def out_shape(self, attrs: dict, inputs: list[Shape]) -> Shape:
         return self.shape(attrs, inputs) if self.shape else inputs[0]
+
+    def writes_into_buffer(self, attrs: dict) -> bool:
+        """Can the builder write this node's result into a buffer of a static memory plan?"""
+        return self.out_buffer is not None and self.out_buffer(attrs)
 
     def param_counts(self, attrs: dict, inputs: list[Shape], out: Shape) -> dict[str, int]:
         """Trainable parameters by kind: ``conv``, ``bias``, ``bn``, ``prelu``."""
@@ -172,6 +188,25 @@ def _upsample_shape(a: dict, ins: list[Shape]) -> Shape:
     return (c, int(h * a["scale"]), int(w * a["scale"]))
 
 
+def _depth_to_space_shape(a: dict, ins: list[Shape]) -> Shape:
+    c, h, w = ins[0]
+    s = a["factor"]
+    if s < 1 or c % (s * s):
+        raise OpError(f"depth_to_space factor {s}: channels {c} are not a multiple of {s * s}",
+                      field="factor")
+    return (c // (s * s), h * s, w * s)
+
+
+def _always(a: dict) -> bool:
+    return True
+
+
+def _is_pointwise_conv(a: dict) -> bool:
+    """A 1x1 convolution without stride, padding or groups: a matrix product, which can write
+    into a buffer (in channels-last layout)."""
+    return a["kernel"] == 1 and a["stride"] == 1 and a["padding"] == 0 and a["groups"] == 1
+
+
 def _per_channel(kind: str, per: int) -> Callable[[dict, list[Shape], Shape], dict[str, int]]:
     return lambda a, ins, out: {kind: per * ins[0][0]}
 
@@ -194,7 +229,8 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("conv", "2-d convolution", {
         **_CONV_ATTRS,
         "padding": Attr(int, None, "zero padding (default dilation*(kernel-1)//2)"),
-    }, shape=_conv_shape, params=_conv_params, has_module=True),
+    }, shape=_conv_shape, params=_conv_params, has_module=True,
+          out_buffer=_is_pointwise_conv),
     OpDef("deconv", "2-d transposed convolution", {
         **_CONV_ATTRS,
         "padding": Attr(int, 0, "padding"),
@@ -214,15 +250,16 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
         "stride": Attr(int, None, "stride (default: kernel)"),
         "padding": Attr(int, 0, "zero padding"),
         "count_include_pad": Attr(bool, True, "count padded zeros in the average"),
-    }, shape=_pool_shape),
+    }, shape=_pool_shape, out_buffer=_always),
     OpDef("maxpool", "max pooling", {
         "kernel": Attr(int, None, "window size", required=True),
         "stride": Attr(int, None, "stride (default: kernel)"),
         "padding": Attr(int, 0, "padding"),
     }, shape=_pool_shape),
     OpDef("concat", "concatenation along channels", min_inputs=2, max_inputs=64,
-          shape=_concat_shape),
-    OpDef("add", "element-wise sum", min_inputs=2, max_inputs=64, shape=_add_shape),
+          shape=_concat_shape, out_buffer=_always),
+    OpDef("add", "element-wise sum", min_inputs=2, max_inputs=64, shape=_add_shape,
+          out_buffer=_always),
     OpDef("shuffle", "channel shuffle", {"groups": Attr(int, None, "groups", required=True)},
           shape=_shuffle_shape),
     OpDef("identity", "passes its input through"),
@@ -230,6 +267,11 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
         "scale": Attr(float, 2.0, "scale factor"),
         "mode": Attr(str, "bilinear", "nearest or bilinear"),
     }, shape=_upsample_shape),
+    OpDef("affine", "per-channel scale and shift (inference batch norm)",
+          params=_per_channel("affine", 2), has_module=True, out_buffer=_always),
+    OpDef("depth_to_space", "channels to space (ONNX DepthToSpace, DCR order)", {
+        "factor": Attr(int, None, "block size s", required=True),
+    }, shape=_depth_to_space_shape, out_buffer=_always),
 ]}
 
 

@@ -172,11 +172,15 @@ def _repeat_counts(ir: Any, ckpt: Shapes) -> dict[str, tuple[int, int]]:
 
 
 def _spec_shapes(source: str, input_shape: tuple[int, ...], params: dict[str, Any]) -> Shapes | None:
-    from .api import build_ir, load
+    """The state_dict shapes of the spec file ``source`` with ``params`` (built on the meta
+    device: nothing is allocated), or None when it does not resolve."""
+    from .build import build
+    from .registry import default_registry
+    from .resolve import resolve
+    from .spec import read_spec
     try:
-        ir = load(source, input_size=input_shape, **params)
-        with torch.device("meta"):
-            return shapes_of(build_ir(ir).state_dict())
+        ir = resolve(read_spec(source), params, registry=default_registry(), input_size=input_shape)
+        return shapes_of(build(ir, device="meta").state_dict())
     except (EspdslError, RuntimeError, ValueError, TypeError):
         return None
 

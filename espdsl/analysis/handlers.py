@@ -12,10 +12,11 @@ Units (per sample; the walk multiplies by the batch):
   scattered through the whole kernel). Dilation changes neither; a bias adds no MAC (fvcore and
   the paper count the same way).
 * ``elementwise``: arithmetic operations per output value, other than convolution MACs:
-  batchnorm 2 (inference: one scale, one shift), prelu 1, relu 1, add ``inputs - 1``,
+  batchnorm 2 (inference: one scale, one shift), affine 2, prelu 1, relu 1, add ``inputs - 1``,
   avgpool ``k^2`` (``k^2 - 1`` additions and a division), maxpool ``k^2 - 1`` comparisons,
   bilinear upsample 7 (four products, three sums). Pure data movement (input, concat, shuffle,
-  nearest upsample) is deliberately *ignored*: it is listed as such, not counted as zero work.
+  nearest upsample, depth_to_space) is deliberately *ignored*: it is listed as such, not
+  counted as zero work.
 * ``window``: which input pixels (along one axis) output pixel ``o`` reads: the index range
   ``[rate*o + lo[o % period], rate*o + hi[o % period]]`` (:class:`Window`). Convolution and
   pooling: ``[s*o - p, s*o - p + d(k - 1)]``; transposed convolution: the inputs whose taps land
@@ -170,6 +171,11 @@ def _upsample(node: Node, ins: list[Shape]) -> Work:
     return Work(elementwise=7 * _numel(node.shape), window=window)
 
 
+def _depth_to_space(node: Node, ins: list[Shape]) -> Work:
+    # output pixel o along one axis comes from input pixel o // s, like nearest up-sampling
+    return Work(status=IGNORED, window=upsample_window(float(node.attrs["factor"]), "nearest"))
+
+
 HANDLERS: dict[str, Handler] = {
     "input": _moves,
     "conv": _conv,
@@ -184,4 +190,6 @@ HANDLERS: dict[str, Handler] = {
     "shuffle": _moves,
     "identity": _moves,
     "upsample": _upsample,
+    "affine": _per_value(2),
+    "depth_to_space": _depth_to_space,
 }

@@ -32,8 +32,50 @@ OP = ("#f5f5f5", "#8c8c8c")
 MERGE = ("#fff2cc", "#c9a227")     # concat and add
 BANDS = ["#fcfcfc", "#f1f4f9", "#e6ecf5", "#dbe4f1", "#d0dcec"]
 
-OP_NAMES = {"batchnorm": "BN", "prelu": "PReLU", "relu": "ReLU", "identity": "identity",
-            "concat": "concat", "add": "+", "input": "input"}
+def _windowed(node: Node, in_channels: int | None) -> str:
+    """Convolutions and pooling: 'conv 3x3, d=4', 'dwconv 3x3', 'avgpool 3x3, s=2'."""
+    a = node.attrs
+    k = a.get("kernel", 1)
+    name = node.op
+    extra = []
+    groups = a.get("groups", 1) or 1
+    if node.op == "conv" and groups > 1:
+        if groups == in_channels:
+            name = "dwconv"
+        else:
+            name, extra = "gconv", [f"g={groups}"]
+    if (a.get("dilation") or 1) > 1:
+        extra.append(f"d={a['dilation']}")
+    if (a.get("stride") or 1) > 1 or (node.op.endswith("pool") and a.get("stride") is None):
+        extra.append(f"s={a.get('stride') or k}")
+    if node.op == "conv" and a.get("bias"):
+        extra.append("bias")
+    return f"{name} {k}x{k}" + (", " + ", ".join(extra) if extra else "")
+
+
+def _named(text: str) -> Callable[[Node, int | None], str]:
+    return lambda node, in_channels: text
+
+
+# how each op is written in a box: one entry per op of espdsl.ops.OPS
+OP_TEXT: dict[str, Callable[[Node, int | None], str]] = {
+    "input": _named("input"),
+    "conv": _windowed,
+    "deconv": _windowed,
+    "avgpool": _windowed,
+    "maxpool": _windowed,
+    "batchnorm": _named("BN"),
+    "affine": _named("BN (scale, shift)"),
+    "prelu": _named("PReLU"),
+    "relu": _named("ReLU"),
+    "identity": _named("identity"),
+    "concat": _named("concat"),
+    "add": _named("+"),
+    "shuffle": lambda node, c: f"shuffle, g={node.attrs['groups']}",
+    "upsample": lambda node, c: (f"upsample x{node.attrs.get('scale', 2):g} "
+                                 f"({node.attrs.get('mode', 'bilinear')})"),
+    "depth_to_space": lambda node, c: f"depth-to-space x{node.attrs['factor']}",
+}
 
 
 def op_text(node: Node, in_channels: int | None = None) -> str:
@@ -41,27 +83,8 @@ def op_text(node: Node, in_channels: int | None = None) -> str:
 
     A convolution with as many groups as input channels is depth-wise ('dwconv 3x3').
     """
-    a = node.attrs
-    if node.op in ("conv", "deconv", "avgpool", "maxpool"):
-        k = a.get("kernel", 1)
-        name = node.op
-        extra = []
-        groups = a.get("groups", 1) or 1
-        if node.op == "conv" and groups > 1:
-            if groups == in_channels:
-                name = "dwconv"
-            else:
-                name, extra = "gconv", [f"g={groups}"]
-        if (a.get("dilation") or 1) > 1:
-            extra.append(f"d={a['dilation']}")
-        if (a.get("stride") or 1) > 1 or (node.op.endswith("pool") and a.get("stride") is None):
-            extra.append(f"s={a.get('stride') or k}")
-        return f"{name} {k}x{k}" + (", " + ", ".join(extra) if extra else "")
-    if node.op == "shuffle":
-        return f"shuffle, g={a['groups']}"
-    if node.op == "upsample":
-        return f"upsample x{a.get('scale', 2):g} ({a.get('mode', 'bilinear')})"
-    return OP_NAMES.get(node.op, node.op)
+    text = OP_TEXT.get(node.op)
+    return text(node, in_channels) if text else node.op
 
 
 def _conv_text(ir: IR, node: Node) -> str:

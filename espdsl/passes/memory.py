@@ -1,0 +1,109 @@
+"""``plan_memory``: a static buffer plan from the tensors' lifetimes (``ir.meta["memory_plan"]``).
+
+Why: under glibc's default malloc a large tensor is a fresh ``mmap`` each time (above 32 MiB
+always, smaller ones whenever the heap top was trimmed), and every first touch of a page is a
+page fault. The eager ESPNet (alpha3 = 8, 1x3x512x1024) takes about 48,000 page faults a
+forward (~190 MiB of fresh pages); process-wide allocator settings would hide that, but a
+library must not change its host process's malloc.
+
+What: every value whose op can write into a given buffer (``OpDef.writes_into_buffer``:
+concatenation, sums, affine, average pooling, depth_to_space, and 1x1 convolutions as matrix
+products when their output is at least :data:`POINTWISE_MIN_BYTES`; smaller ones stay with
+oneDNN, measured faster) gets a slot in one workspace. A value lives from the op that makes it
+to its last reader; values whose lifetimes overlap get disjoint slots, placed greedily largest
+first at the lowest offset that fits (TFLite's "greedy by size"). The network output is not in
+the workspace (a caller keeps it): the builder writes it into a recycled tensor that is reused
+only when nobody holds it any more (:class:`espdsl.runtime.OutputPool`).
+
+>>> import espdsl
+>>> from espdsl.passes import Program
+>>> plan = plan_memory(Program(espdsl.load("esp", M=16, N=16))).ir.meta["memory_plan"]
+>>> sorted(plan["slots"])[:3], plan["output"]     # ESP ends in a PReLU: no out= variant
+(['cat', 's16', 's4'], False)
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..ir import IR
+from ..ops import OPS
+from .rewrite import consumers
+
+ALIGN = 16                          # slot offsets in elements (64 bytes of float32)
+BYTES = 4
+POINTWISE_MIN_BYTES = 8 * 2 ** 20   # a 1x1 conv output this large goes through the plan
+VIEW_OPS = {"shuffle"}              # results that may share memory with their input
+
+
+def lifetimes(ir: IR) -> dict[str, tuple[int, int]]:
+    """Node -> (index of the op that makes it, index of its last reader); the graph output
+    and any value a view of it may stand for live to the end (``len(nodes)``)."""
+    order = [n.name for n in ir.nodes()]
+    index = {name: i for i, name in enumerate(order)}
+    users = consumers(ir)
+    end: dict[str, int] = {}
+    for name in reversed(order):
+        last = index[name]
+        for user in users[name]:
+            if user == "":
+                last = len(order)
+            else:
+                last = max(last, index[user])
+                if ir.node(user).op in VIEW_OPS:
+                    last = max(last, end[user])
+        end[name] = last
+    return {name: (index[name], end[name]) for name in order}
+
+
+def _plannable(ir: IR, name: str) -> bool:
+    node = ir.node(name)
+    if node.op == "input" or not OPS[node.op].writes_into_buffer(node.attrs):
+        return False
+    if node.op == "conv":
+        c, h, w = node.shape
+        return ir.batch * c * h * w * BYTES >= POINTWISE_MIN_BYTES
+    return True
+
+
+def place(blocks: dict[str, tuple[int, int, int]]) -> tuple[dict[str, tuple[int, int]], int]:
+    """Offsets for blocks ``name -> (size, first, last)``: largest first, each at the lowest
+    offset where it overlaps no placed block that is alive at the same time. Returns
+    ``(name -> (offset, size), total size)``."""
+    placed: list[tuple[int, int, int, int]] = []     # offset, size, first, last
+    slots: dict[str, tuple[int, int]] = {}
+    for name, (size, first, last) in sorted(blocks.items(), key=lambda kv: (-kv[1][0], kv[0])):
+        busy = sorted((o, s) for o, s, f, l in placed if not (l < first or last < f))
+        offset = 0
+        for o, s in busy:
+            if offset + size <= o:
+                break
+            offset = max(offset, -(-(o + s) // ALIGN) * ALIGN)
+        placed.append((offset, size, first, last))
+        slots[name] = (offset, size)
+    total = max((o + s for o, s, _, _ in placed), default=0)
+    return slots, total
+
+
+def plan_memory(program: Any) -> Any:
+    from . import Program
+    ir = program.ir
+    spans = lifetimes(ir)
+    end = len(spans)
+    blocks = {}
+    for node in ir.nodes():
+        first, last = spans[node.name]
+        if last < end and _plannable(ir, node.name):
+            c, h, w = node.shape
+            blocks[node.name] = (ir.batch * c * h * w, first, last)
+    slots, arena = place(blocks)
+    out = ir.node(ir.output)
+    plan = {
+        "arena": arena,
+        "slots": {name: list(slots[name]) for name in (n.name for n in ir.nodes()) if name in slots},
+        "output": out.op not in VIEW_OPS and _plannable(ir, out.name),
+        "planned_bytes": sum(size for size, _, _ in blocks.values()) * BYTES,
+    }
+    new = copy.copy(ir)
+    new.meta = {**ir.meta, "memory_plan": plan}
+    return Program(new, program.state)

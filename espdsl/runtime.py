@@ -1,0 +1,246 @@
+"""What built modules call at run time: torch functions for the ops that are not one torch call,
+the modules of stateful ops torch lacks, and the machinery of a planned (optimized) build.
+
+* :func:`channel_shuffle`, :func:`depth_to_space` (with ``out=``), :func:`pointwise_conv`
+  (a 1x1 convolution as one matrix product, with ``out=``);
+* :class:`Affine`: the module of the ``affine`` op (an inference batch norm);
+* :class:`OutputPool`: recycled output tensors, handed out only when nobody else holds them;
+* :class:`PlannedModule`: an optimized model; it runs the planned graph (every buffer
+  preallocated by the memory plan) when it can, and the plain graph of the same IR otherwise.
+
+>>> import torch
+>>> x = torch.arange(8.).view(1, 8, 1, 1)           # 2 channels, factor 2: (i, j, c) order
+>>> depth_to_space(x, 2)[0].tolist()
+[[[0.0, 2.0], [4.0, 6.0]], [[1.0, 3.0], [5.0, 7.0]]]
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+CHANNELS_LAST = "channels_last"
+
+
+def memory_format(layout: str | None) -> torch.memory_format:
+    """The torch memory format of an IR layout (``None``: contiguous NCHW)."""
+    return torch.channels_last if layout == CHANNELS_LAST else torch.contiguous_format
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet's channel shuffle: (N, g*c, H, W) -> transpose the (g, c) channel grid."""
+    n, c, h, w = x.shape
+    return x.reshape(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+def depth_to_space(x: torch.Tensor, factor: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """ONNX DepthToSpace, DCR order: input channel ``(i * s + j) * C + c`` goes to output pixel
+    ``(h * s + i, w * s + j)`` of channel ``c``. Writes into ``out`` when given (any layout);
+    otherwise the result has the input's layout."""
+    n, cin, h, w = x.shape
+    s = factor
+    c = cin // (s * s)
+    if out is None:
+        fmt = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
+               and not x.is_contiguous() else torch.contiguous_format)
+        out = torch.empty((n, c, h * s, w * s), dtype=x.dtype, device=x.device, memory_format=fmt)
+    src = x.unflatten(1, (s, s, c)).permute(0, 3, 4, 1, 5, 2)        # n, c, h, i, w, j
+    out.unflatten(3, (w, s)).unflatten(2, (h, s)).copy_(src)
+    return out
+
+
+def pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                   out: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution (stride 1, no groups) of channels-last ``x`` as one matrix product
+    written into the channels-last ``out``: (N*H*W, Cin) @ (Cin, Cout)."""
+    n, cin, h, w = x.shape
+    rows = x.permute(0, 2, 3, 1).reshape(n * h * w, cin)
+    dest = out.permute(0, 2, 3, 1).view(n * h * w, out.shape[1])
+    wt = weight.view(weight.shape[0], cin).t()
+    if bias is None:
+        torch.mm(rows, wt, out=dest)
+    else:
+        torch.addmm(bias, rows, wt, out=dest)
+    return out
+
+
+class Affine(nn.Module):
+    """``x * weight + bias`` per channel: a batch norm in inference form (``affine`` op).
+
+    >>> m = Affine(2)
+    >>> _ = m.weight.data.fill_(2.0), m.bias.data.fill_(1.0)
+    >>> m(torch.ones(1, 2, 1, 1)).flatten().tolist()
+    [3.0, 3.0]
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        # parameters (so they count and move like a batch norm's), frozen: inference only
+        self.weight = nn.Parameter(torch.ones(channels), requires_grad=False)
+        self.bias = nn.Parameter(torch.zeros(channels), requires_grad=False)
+
+    def forward(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        shift, scale = self.bias.view(1, -1, 1, 1), self.weight.view(1, -1, 1, 1)
+        if out is None:
+            return torch.addcmul(shift, x, scale)
+        return torch.addcmul(shift, x, scale, out=out)
+
+
+class Workspace(nn.Module):
+    """One preallocated tensor (``arena``) and every planned value as a view into it
+    (attributes ``v0``, ``v1``, ...). The views follow the arena when the model moves.
+
+    >>> ws = Workspace(12, [(0, 4, (1, 1, 2, 2)), (4, 8, (1, 2, 2, 2))], "channels_last")
+    >>> ws.v1.shape, ws.v1.is_contiguous(memory_format=torch.channels_last)
+    (torch.Size([1, 2, 2, 2]), True)
+    """
+
+    def __init__(self, numel: int, slots: list[tuple[int, int, tuple[int, ...]]],
+                 layout: str | None, device: Any = None, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.register_buffer("arena", torch.empty(numel, device=device, dtype=dtype),
+                             persistent=False)
+        self._slots, self._layout = list(slots), layout
+        self._make_views()
+
+    def _make_views(self) -> None:
+        for i, (offset, numel, shape) in enumerate(self._slots):
+            flat = self.arena[offset:offset + numel]
+            n, c, h, w = shape
+            view = (flat.view(n, h, w, c).permute(0, 3, 1, 2) if self._layout == CHANNELS_LAST
+                    else flat.view(n, c, h, w))
+            object.__setattr__(self, f"v{i}", view)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> "Workspace":
+        super()._apply(fn, recurse)
+        self._make_views()
+        return self
+
+
+def _holders(t: torch.Tensor) -> tuple[int, int, int]:
+    """References to ``t`` (the tensor object), to its storage from other tensors (views), and
+    to its Python storage object: any of them grows when anyone else keeps the tensor, a view
+    of it, or its storage."""
+    storage = t.untyped_storage()
+    return sys.getrefcount(t), torch._C._storage_Use_Count(storage._cdata), sys.getrefcount(storage)
+
+
+class OutputPool(nn.Module):
+    """Output tensors of one shape and layout, recycled across calls.
+
+    A planned model writes its result into a tensor from here instead of a fresh allocation
+    (a fresh 40 MB output costs ~10,000 page faults a call). A tensor is handed out again only
+    when nobody else holds it, a view of it or its storage, so a caller keeping a result never
+    sees it overwritten; with ``keep`` tensors all held, it allocates a fresh one.
+
+    >>> pool = OutputPool((1, 2, 3, 3), None)
+    >>> a = pool(torch.zeros(1)); b = pool(torch.zeros(1))
+    >>> a is b                                  # a is still held, so b is another tensor
+    False
+    >>> del a; pool(torch.zeros(1)) is not b    # a's tensor is free again and comes back
+    True
+    """
+
+    def __init__(self, shape: tuple[int, ...], layout: str | None, keep: int = 2):
+        super().__init__()
+        self.shape, self.layout, self.keep = tuple(shape), layout, keep
+        self._pool: list[list[Any]] = []       # [tensor, its holders when only we hold it]
+
+    def forward(self, like: torch.Tensor) -> torch.Tensor:
+        for entry in self._pool:
+            t = entry[0]
+            if t.device == like.device and t.dtype == like.dtype and _holders(t) == entry[1]:
+                return t
+        t = torch.empty(self.shape, dtype=like.dtype, device=like.device,
+                        memory_format=memory_format(self.layout))
+        if len(self._pool) < self.keep:
+            entry = [t, None]
+            self._pool.append(entry)
+            entry[1] = _holders(t)
+        return t
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else dict(self.__dict__)
+        state = dict(state)
+        state["_pool"] = []
+        return state
+
+
+class PlannedModule(nn.Module):
+    """An optimized model: the plain graph of an IR plus the same graph with a static memory
+    plan (every planned value written into a preallocated workspace, the output recycled).
+
+    ``forward`` runs the planned graph when the input has the planned shape, dtype and device,
+    no gradient is needed, nothing is tracing or compiling the model and no other thread is
+    inside it; otherwise the plain graph, which gives the same result. ``graph``, ``code`` and
+    the state_dict are the plain graph's. Inference only: ``train()`` raises.
+    """
+
+    def __init__(self, general: fx.GraphModule, planned: fx.GraphModule, ir: Any):
+        super().__init__()
+        self.general = general
+        object.__setattr__(self, "_planned", planned)   # shares general's modules: not a child
+        self.espdsl_ir = ir
+        self._shape = tuple(ir.input_shape)
+        self._lock = threading.Lock()
+
+    # the state_dict and modules are the plain graph's, without a "general." prefix
+    def state_dict(self, *args: Any, **kwargs: Any):
+        return self.general.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False):
+        return self.general.load_state_dict(state_dict, strict=strict, assign=assign)
+
+    @property
+    def graph(self) -> fx.Graph:
+        return self.general.graph
+
+    @property
+    def code(self) -> str:
+        return self.general.code
+
+    @property
+    def planned(self) -> fx.GraphModule:
+        """The graph that writes into the memory plan's buffers."""
+        return self._planned
+
+    def train(self, mode: bool = True) -> "PlannedModule":
+        if mode:
+            from .errors import UsageError
+            raise UsageError("an optimized model is for inference only (batch norms are folded, "
+                             "buffers are planned)", None,
+                             "train the model built without optimize=True")
+        return super().train(False)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> "PlannedModule":
+        super()._apply(fn, recurse)          # the parameters, shared by both graphs
+        self._planned.workspace._apply(fn, recurse)
+        return self
+
+    def _can_plan(self, x: Any) -> bool:
+        if not isinstance(x, torch.Tensor) or tuple(x.shape) != self._shape or x.requires_grad:
+            return False
+        if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
+            return False
+        arena = self._planned.workspace.arena
+        return arena.device == x.device and arena.dtype == x.dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._can_plan(x) and self._lock.acquire(blocking=False):
+            try:
+                return self._planned(x)
+            finally:
+                self._lock.release()
+        return self.general(x)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_lock"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
