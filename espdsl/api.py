@@ -59,13 +59,14 @@ def build_ir(ir: IR) -> "nn.Module":
 
 def create_model(spec: SpecRef, weights: str | Path | None = None, *,
                  input_size: Sequence[int] | None = None, blocks: Iterable[str | Path] = (),
-                 strict: bool = True, optimize: bool = False, **params: Any) -> "nn.Module":
+                 strict: bool = True, optimize: bool | None = None, **params: Any) -> "nn.Module":
     """Build a model from a spec (a zoo name such as ``"espnet"`` or a path) and parameters.
 
     With ``weights``, load a checkpoint into it (strict by default). A path to an espdsl
-    checkpoint (``.pt`` saved by :func:`espdsl.save`) may stand for ``spec`` itself. With
-    ``optimize=True`` the result is the inference build of :mod:`espdsl.passes` (batch norms
-    folded, channels-last, a static memory plan; same outputs, inference only).
+    checkpoint (``.pt`` saved by ``espdsl compile ... -o net.pt``) may stand for ``spec``
+    itself. With ``optimize=True`` the result is the inference build of :mod:`espdsl.passes`
+    (batch norms folded, channels-last, a static memory plan; same outputs, inference only);
+    a checkpoint saved from an optimized model comes back optimized unless ``optimize=False``.
 
     >>> import espdsl, torch
     >>> m = espdsl.create_model("espnet", alpha3=3).eval()
@@ -75,13 +76,12 @@ def create_model(spec: SpecRef, weights: str | Path | None = None, *,
     text = str(spec)
     if not isinstance(spec, Spec) and text.endswith((".pt", ".pth")) and weights is None:
         from .weights import load_checkpoint_model
-        model = load_checkpoint_model(text, **params)
-    else:
-        ir = load(spec, input_size=input_size, blocks=blocks, **params)
-        model = build_ir(ir)
-        if weights is not None:
-            from .weights import load_weights
-            load_weights(model, weights, strict=strict)
+        return load_checkpoint_model(text, optimize=optimize, **params)
+    ir = load(spec, input_size=input_size, blocks=blocks, **params)
+    model = build_ir(ir)
+    if weights is not None:
+        from .weights import load_weights
+        load_weights(model, weights, strict=strict)
     if optimize:
         from .passes import optimize_model
         return optimize_model(model.eval())

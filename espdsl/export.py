@@ -10,23 +10,25 @@ from .errors import UsageError
 from .files import atomic_path
 
 EXPORTS = (".pt", ".onnx", ".ts", ".py")
+EXPORT_HINT = "use .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py (PyTorch source)"
 
 
-def export(model, ir, path: Path) -> None:
-    """Write ``model`` to ``path``: .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py
-    (standalone PyTorch source)."""
+def export(model, ir, path: Path, source_model=None) -> None:
+    """Write ``model`` (built from ``ir``) to ``path``: .pt (espdsl checkpoint), .onnx, .ts
+    (TorchScript) or .py (standalone PyTorch source). An optimized model goes to .pt as
+    ``source_model`` (its unoptimized original) plus the passes, which loading re-applies."""
     import torch
 
     suffix = path.suffix.lower()
     if suffix not in EXPORTS:
-        raise UsageError(f"unknown output type '{path.suffix}' for {path}", None,
-                         "use .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py (PyTorch source)")
+        raise UsageError(f"unknown output type '{path.suffix}' for {path}", None, EXPORT_HINT)
     example = torch.zeros(ir.input_shape)
     model.eval()
     with atomic_path(path) as tmp:
         if suffix == ".pt":
             from .weights import save_checkpoint
-            save_checkpoint(model, tmp)
+            save_checkpoint(source_model if source_model is not None else model, tmp,
+                            passes=ir.meta.get("passes") if source_model is not None else None)
         elif suffix == ".py":
             from .codegen import to_python
             tmp.write_text(to_python(ir), encoding="utf-8")

@@ -154,8 +154,9 @@ class OutputPool(nn.Module):
             t = entry[0]
             if t.device == like.device and t.dtype == like.dtype and _holders(t) == entry[1]:
                 return t
-        t = torch.empty(self.shape, dtype=like.dtype, device=like.device,
-                        memory_format=memory_format(self.layout))
+        with torch.inference_mode(False):       # a normal tensor, writable in any mode
+            t = torch.empty(self.shape, dtype=like.dtype, device=like.device,
+                            memory_format=memory_format(self.layout))
         if len(self._pool) < self.keep:
             entry = [t, None]
             self._pool.append(entry)

@@ -350,8 +350,9 @@ def _spec_files(ir: Any) -> dict[str, str]:
             if path.is_file()}
 
 
-def save_checkpoint(model: nn.Module, path: str | Path) -> None:
-    """Write the weights plus the specs and parameters that rebuild the network.
+def save_checkpoint(model: nn.Module, path: str | Path, passes: list[str] | None = None) -> None:
+    """Write the weights plus the specs and parameters that rebuild the network; ``passes``:
+    the optimization passes (:mod:`espdsl.passes`) loading applies to it again.
 
     Everything but the tensors is plain str/int/float/bool/list/dict, so
     ``torch.load(path, weights_only=True)`` reads it. Write through
@@ -365,7 +366,9 @@ def save_checkpoint(model: nn.Module, path: str | Path) -> None:
     if ir.name not in specs:
         raise WeightsError(f"cannot find the source of spec '{ir.name}'", Loc(str(ir.source)),
                            "build the model from a spec file or a zoo name")
+    extra = {"passes": list(passes)} if passes else {}
     torch.save({
+        **extra,
         "format": FORMAT,
         "version": VERSION,
         "name": ir.name,
@@ -377,10 +380,12 @@ def save_checkpoint(model: nn.Module, path: str | Path) -> None:
     }, path)
 
 
-def load_checkpoint_model(path: str | Path, **params: Any) -> nn.Module:
+def load_checkpoint_model(path: str | Path, optimize: bool | None = None, **params: Any) -> nn.Module:
     """Rebuild the network stored in an espdsl checkpoint and load its weights.
 
-    ``params`` override stored parameter values (the weights must still fit).
+    ``params`` override stored parameter values (the weights must still fit). A checkpoint
+    saved from an optimized model comes back optimized with the same passes unless
+    ``optimize`` is False; ``optimize=True`` optimizes any checkpoint.
     """
     from .registry import Registry
     from .resolve import resolve
@@ -418,4 +423,9 @@ def load_checkpoint_model(path: str | Path, **params: Any) -> nn.Module:
         saved = " ".join(f"-p {k}={v}" for k, v in changed.items())
         raise WeightsError(exc.message, loc, f"it was saved with {saved}: try that" if saved
                            else exc.hint) from None
+    stored = raw.get("passes")
+    if optimize or (optimize is None and stored):
+        from .passes import DEFAULT, optimize_model
+        return optimize_model(model.eval(), stored if isinstance(stored, list) and stored
+                              else DEFAULT)
     return model

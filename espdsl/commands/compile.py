@@ -1,14 +1,16 @@
-"""``espdsl compile``: resolve and build a spec, print its per-node summary, optionally export."""
+"""``espdsl compile``: resolve a spec, print its per-node summary, optionally build and export.
+
+Without ``-o`` or ``--weights`` nothing needs real tensors, so nothing is built and torch is
+not even imported: the summary comes from the IR (a ``conv`` with ``out: 100000000`` is then a
+line of text, not tens of GB). With them, the module is built, weights loaded, and exported."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
-from ..api import build_ir, load
 from ..errors import UsageError
-from ..export import EXPORTS, export
-from ..summary import format_summary, summarize
+from ..export import EXPORT_HINT, EXPORTS
 from .options import (blocks_option, input_option, param_option, parse_params, parse_size,
                       spec_argument)
 
@@ -20,22 +22,39 @@ from .options import (blocks_option, input_option, param_option, parse_params, p
 @blocks_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Export to .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py (standalone PyTorch source).")
 @click.option("--weights", type=click.Path(), help="Load a checkpoint into the model.")
+@click.option("--optimize", is_flag=True,
+              help="The inference build (espdsl.passes: batch norms folded, channels-last, "
+                   "memory plan): its summary, and what -o exports.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: tuple[str, ...],
-            output: str | None, weights: str | None, fmt: str) -> None:
+            output: str | None, weights: str | None, optimize: bool, fmt: str) -> None:
     """Compile SPEC (a zoo/block name or a YAML path) to PyTorch and print its summary."""
+    from ..api import load
+    from ..summary import format_summary, summarize
+
     if output and Path(output).suffix.lower() not in EXPORTS:
         raise UsageError(f"unknown output type '{Path(output).suffix}' for {output}", None,
-                         "use .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py (PyTorch source)")
+                         EXPORT_HINT)
     ir = load(spec, input_size=parse_size(input_size), blocks=blocks, **parse_params(params))
-    model = build_ir(ir)
-    if weights:
-        from ..weights import load_weights
-        load_weights(model, weights)
+    model = source = None
+    if output or weights:
+        from ..api import build_ir
+        model = build_ir(ir)
+        if weights:
+            from ..weights import load_weights
+            load_weights(model, weights)
+        if optimize:
+            from ..passes import optimize_model
+            source, model = model, optimize_model(model.eval())
+            ir = model.espdsl_ir
+    elif optimize:
+        from ..passes import optimize
+        ir = optimize(ir)
     rows, totals = summarize(ir)
     if output:
-        export(model, ir, Path(output))
+        from ..export import export
+        export(model, ir, Path(output), source)
     click.echo(format_summary(rows, totals, fmt))
     if output and fmt != "json":
         click.echo(f"wrote {output}")

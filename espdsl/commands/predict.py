@@ -22,8 +22,11 @@ from .options import blocks_option, param_option, parse_params, spec_argument
               help="Where to run the network.")
 @click.option("--original-size", is_flag=True,
               help="Resize the outputs back to each image's size (default: the network's).")
+@click.option("--optimize/--no-optimize", default=True, show_default=True,
+              help="Run the optimized inference build (espdsl.passes; same class maps).")
 def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks: tuple[str, ...],
-            weights: str | None, out_dir: str, device: str, original_size: bool) -> None:
+            weights: str | None, out_dir: str, device: str, original_size: bool,
+            optimize: bool) -> None:
     """Segment IMAGE... with SPEC and --weights; write three PNGs per image into -o DIR.
 
     \b
@@ -38,7 +41,8 @@ def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks:
         raise UsageError("predict needs --weights (an untrained network predicts noise)", None,
                          "add --weights CHECKPOINT, or give an espdsl .pt checkpoint as SPEC")
     # create_model rebuilds an espdsl .pt checkpoint by itself when no weights are given
-    model = create_model(spec, weights=weights, blocks=blocks, **parse_params(params))
+    model = create_model(spec, weights=weights, blocks=blocks, optimize=optimize,
+                         **parse_params(params))
     cfg = config_for(model)
     declared = model.espdsl_ir.meta.get("predict", {}).get("classes") or []
     if len(declared) != len(cfg.class_names):
