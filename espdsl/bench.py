@@ -258,42 +258,67 @@ def _declared(spec: Any, params: dict[str, Any], blocks: Iterable[str | Path]) -
     return {k: v for k, v in params.items() if k in declared}
 
 
+@dataclass
+class Timings:
+    """What :func:`interleave` measured: per callable, every run's ms and its page faults; the
+    matmul GFLOP/s samples taken between rounds."""
+
+    times_ms: list[list[float]]
+    faults: list[int]
+    matmul_gflops: list[float]
+
+
+def interleave(fns: Sequence[Callable[[], Any]], runs: int, warmup: int, device: Any = "cpu",
+               matmul: bool = True, progress: bool = False) -> Timings:
+    """Run ``fns`` in rounds (A B C, A B C, ...) after ``warmup`` untimed rounds, timing every
+    call (CUDA events on a GPU) and counting minor page faults; a fp32 matmul sample is taken
+    before the first round and after every :data:`MATMUL_EVERY` rounds, so the machine's
+    throughput is measured under the same conditions as the models."""
+    import torch
+
+    dev = torch.device(device)
+    clock = _Clock(dev)
+    times: list[list[float]] = [[] for _ in fns]
+    faults = [0 for _ in fns]
+    rates: list[float] = []
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    if matmul:
+        rates.append(matmul_gflops(dev, clock))
+    rounds: Iterable[int] = range(runs)
+    if progress:
+        from tqdm import tqdm
+        rounds = tqdm(rounds, desc="bench", unit="round", leave=False)
+    for r in rounds:
+        for i, fn in enumerate(fns):
+            before = _faults()
+            times[i].append(clock(fn))
+            faults[i] += _faults() - before
+        if matmul and (r + 1) % MATMUL_EVERY == 0:
+            rates.append(matmul_gflops(dev, clock))
+    return Timings(times, faults, rates)
+
+
 def _run(subjects: list[_Subject], runs: int, warmup: int, dev: Any, matmul: bool,
          progress: bool, seed: int) -> BenchResult | Comparison:
     import torch
 
-    clock = _Clock(dev)
     gen = torch.Generator().manual_seed(seed)
     inputs = [torch.randn(s.ir.input_shape, generator=gen).to(dev) for s in subjects]
-    times: list[list[float]] = [[] for _ in subjects]
-    faults = [0 for _ in subjects]
-    rates: list[float] = []
     with torch.inference_mode():
-        for _ in range(warmup):
-            for s, x in zip(subjects, inputs):
-                s.model(x)
-        if matmul:
-            rates.append(matmul_gflops(dev, clock))
-        rounds = range(runs)
-        if progress:
-            from tqdm import tqdm
-            rounds = tqdm(rounds, desc="bench", unit="run", leave=False)
-        for r in rounds:
-            for i, (s, x) in enumerate(zip(subjects, inputs)):
-                before = _faults()
-                times[i].append(clock(lambda: s.model(x)))
-                faults[i] += _faults() - before
-            if matmul and (r + 1) % MATMUL_EVERY == 0:
-                rates.append(matmul_gflops(dev, clock))
-    rate = statistics.median(rates) if rates else None
+        fns = [(lambda s=s, x=x: s.model(x)) for s, x in zip(subjects, inputs)]
+        t = interleave(fns, runs, warmup, dev, matmul, progress)
+    rate = statistics.median(t.matmul_gflops) if t.matmul_gflops else None
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name()
     results = [BenchResult(s.name, s.params, tuple(s.ir.input_shape), dev.type,
-                           torch.get_num_threads(), s.optimized, warmup, t, _macs(s.ir), rate,
+                           torch.get_num_threads(), s.optimized, warmup, times, _macs(s.ir), rate,
                            f / runs if dev.type == "cpu" else None, name)
-               for s, t, f in zip(subjects, times, faults)]
+               for s, times, f in zip(subjects, t.times_ms, t.faults)]
     if len(results) == 1:
         return results[0]
-    return Comparison(results[0], results[1], [a / b for a, b in zip(times[0], times[1])])
+    return Comparison(results[0], results[1],
+                      [a / b for a, b in zip(t.times_ms[0], t.times_ms[1])])
 
 
 def _cpu_name() -> str:

@@ -149,8 +149,8 @@ EMITTERS: dict[str, Emitter] = {
     "add": _emit_add,
     "shuffle": lambda b, node, ins, out: b.call(channel_shuffle, (ins[0], node.attrs["groups"])),
     "upsample": _emit_upsample,
-    "depth_to_space": lambda b, node, ins, out: b.call(depth_to_space,
-                                                      (ins[0], node.attrs["factor"]), _out(out)),
+    "depth_to_space": lambda b, node, ins, out: b.call(depth_to_space, (ins[0], node.attrs["factor"]), {
+        **_out(out), **({"channels_last": True} if b.ir.meta.get("layout") else {})}),
 }
 
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import Loc, ResolveError
 from .ops import OPS, OpError, Shape, complete_attrs
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -157,6 +158,7 @@ class IR:
             if node.scope and node.scope not in self.scopes:
                 raise ResolveError(f"node '{node.name}' names unknown scope '{node.scope}'", where)
             seen.add(node.name)
+        import networkx as nx
         if not nx.is_directed_acyclic_graph(self.graph):
             raise ResolveError("the graph has a cycle: " + " -> ".join(
                 e[0] for e in nx.find_cycle(self.graph)))

@@ -36,20 +36,21 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     return x.reshape(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
-def depth_to_space(x: torch.Tensor, factor: int, out: torch.Tensor | None = None) -> torch.Tensor:
+def depth_to_space(x: torch.Tensor, factor: int, out: torch.Tensor | None = None,
+                   channels_last: bool = False) -> torch.Tensor:
     """ONNX DepthToSpace, DCR order: input channel ``(i * s + j) * C + c`` goes to output pixel
     ``(h * s + i, w * s + j)`` of channel ``c``. Writes into ``out`` when given (any layout);
-    otherwise the result has the input's layout."""
-    n, cin, h, w = x.shape
+    otherwise the result is contiguous in ``channels_last`` layout or in NCHW. Plain tensor
+    ops without data-dependent branches, so torch.fx and torch.jit can trace it."""
     s = factor
-    c = cin // (s * s)
-    if out is None:
-        fmt = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
-               and not x.is_contiguous() else torch.contiguous_format)
-        out = torch.empty((n, c, h * s, w * s), dtype=x.dtype, device=x.device, memory_format=fmt)
-    src = x.unflatten(1, (s, s, c)).permute(0, 3, 4, 1, 5, 2)        # n, c, h, i, w, j
-    out.unflatten(3, (w, s)).unflatten(2, (h, s)).copy_(src)
-    return out
+    if out is not None:
+        src = x.unflatten(1, (s, s, -1)).permute(0, 3, 4, 1, 5, 2)     # n, c, h, i, w, j
+        out.unflatten(3, (-1, s)).unflatten(2, (-1, s)).copy_(src)
+        return out
+    if channels_last:       # n, h, w, (i, j, c) -> n, h, i, w, j, c: runs of c values move
+        nhwc = x.permute(0, 2, 3, 1).unflatten(3, (s, s, -1)).permute(0, 1, 3, 2, 4, 5)
+        return nhwc.flatten(3, 4).flatten(1, 2).permute(0, 3, 1, 2)
+    return x.unflatten(1, (s, s, -1)).permute(0, 3, 4, 1, 5, 2).flatten(4, 5).flatten(2, 3)
 
 
 def pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -222,9 +223,9 @@ class PlannedModule(nn.Module):
         return self
 
     def _can_plan(self, x: Any) -> bool:
-        if not isinstance(x, torch.Tensor) or tuple(x.shape) != self._shape or x.requires_grad:
-            return False
         if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
+            return False
+        if not isinstance(x, torch.Tensor) or tuple(x.shape) != self._shape or x.requires_grad:
             return False
         arena = self._planned.workspace.arena
         return arena.device == x.device and arena.dtype == x.dtype

@@ -103,3 +103,40 @@ def test_user_blocks_from_the_command_line(tmp_path):
     assert "twoconv" in run("list", "--blocks", str(folder)).output
     missing = run("compile", "espnet_c", "-p", "module=twoconv")
     assert missing.exit_code == 2 and "unknown block or model 'twoconv'" in missing.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["validate", "espnet"], ["analyze", "espnet"],
+                                  ["list"], ["compare"], ["render", "espnet", "-o", "{tmp}/n.dot"],
+                                  ["compile", "espnet", "--optimize"], ["bench", "--help"]])
+def test_commands_that_need_no_tensors_do_not_import_torch(args, tmp_path):
+    """In a fresh process: importing torch alone takes about a second."""
+    import subprocess
+    import sys
+    code = ("import sys\nfrom espdsl.cli import main\n"
+            f"sys.argv = ['espdsl'] + {[a.format(tmp=tmp_path) for a in args]!r}\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
+            "print('torch' in sys.modules, code, file=sys.stderr)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stderr.strip().splitlines()[-1] == "False 0", run.stderr
+
+
+def test_compile_without_export_builds_nothing():
+    """A conv with 10^8 output channels would need ~4 GB of weights; without -o nothing is built."""
+    import subprocess
+    import sys
+    import textwrap
+    spec = textwrap.dedent("""\
+        model: huge
+        input: {channels: 3, size: [8, 8]}
+        nodes:
+          - {name: wide, op: conv, out: 100000000, kernel: 3}
+        """)
+    code = ("import sys, pathlib, tempfile\nfrom espdsl.cli import main\n"
+            "p = pathlib.Path(tempfile.mkdtemp()) / 'huge.yaml'\n"
+            f"p.write_text({spec!r})\n"
+            "sys.argv = ['espdsl', 'compile', str(p)]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
+            "print('torch' in sys.modules, code, file=sys.stderr)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.stderr.strip().splitlines()[-1] == "False 0", run.stderr
+    assert "2,700,000,000" in run.stdout      # 3 x 3 x 3 x 10^8 weights, counted, not allocated

@@ -10,14 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from tabulate import tabulate
-
-from .check import CheckRow
-from .compare import COLUMNS
 from .formulas import FIG3G_PARAMS
-from .walk import Analysis, Stats
+
+if TYPE_CHECKING:     # kept out of the import: the CLI reads FORMATS at start-up
+    from .check import CheckRow
+    from .walk import Analysis, Stats
 
 FORMATS = ["table", "markdown", "csv", "json"]
 MARK = "*"
@@ -64,6 +63,9 @@ def _notes(rows: list[dict]) -> list[str]:
 def format_compare(rows: list[dict], fmt: str = "table", *, settings: dict | None = None,
                    size: tuple[int, int] = (56, 56)) -> str:
     """The compare rows in ``fmt``; JSON is the list of row objects as they are."""
+    from tabulate import tabulate
+
+    from .compare import COLUMNS
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
@@ -109,6 +111,7 @@ HEADERS = ["node", "block", "output", "params", "MACs", "elementwise", "conv out
 def format_analysis(result: Analysis, fmt: str = "table", depth: int = 1,
                     checks: list[CheckRow] | None = None) -> str:
     """The per-node table (spec nodes down to ``depth``) and the totals, in ``fmt``."""
+    from tabulate import tabulate
     rows = result.rows(depth)
     totals = result.totals
     if fmt == "json":
@@ -158,6 +161,7 @@ def format_analysis(result: Analysis, fmt: str = "table", depth: int = 1,
 
 
 def format_checks(checks: list[CheckRow], tablefmt: str = "simple") -> str:
+    from tabulate import tabulate
     table = [[c.quantity, _int(c.analytic) if isinstance(c.analytic, int) else c.analytic,
               _int(c.measured) if isinstance(c.measured, int) else c.measured, c.source,
               {True: "ok", False: "DIFFERS", None: "n/a"}[c.ok], c.note] for c in checks]

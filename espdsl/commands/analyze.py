@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..analysis import analyze_ir
-from ..analysis.format import FORMATS, format_analysis
-from ..api import load
+from ..analysis.format import FORMATS
 from ..errors import UsageError
 from ..files import atomic_path
 from .options import (blocks_option, input_option, param_option, parse_params, parse_size,
@@ -28,6 +26,9 @@ from .options import (blocks_option, input_option, param_option, parse_params, p
 def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: tuple[str, ...],
             depth: int, fmt: str, check: bool, output: str | None) -> None:
     """Analyse SPEC (a zoo/block name or a YAML path): per spec node and in total."""
+    from ..analysis.format import format_analysis
+    from ..analysis.walk import analyze_ir
+    from ..api import load
     ir = load(spec, input_size=parse_size(input_size), blocks=blocks, **parse_params(params))
     result = analyze_ir(ir)
     checks = None

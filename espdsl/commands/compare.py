@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..analysis.compare import compare
-from ..analysis.format import FORMATS, format_compare
+from ..analysis.format import FORMATS
 from ..analysis.formulas import FIG3G_PARAMS, MODULES
 from ..errors import UsageError
 from ..files import atomic_path
@@ -25,6 +24,8 @@ def command(modules: str, params: tuple[str, ...], size: str, blocks: tuple[str,
     """Fig. 3g: parameters, memory and receptive field of each module, from the paper's formulas
     and from the compiled block (defaults: M=N=100, n=3, K=5, g=2, 56x56; a -p a block does
     not declare is not passed to it)."""
+    from ..analysis.compare import compare
+    from ..analysis.format import format_compare
     names = [m.strip() for m in modules.split(",") if m.strip()]
     if not names:
         raise UsageError("--modules is empty", None, "e.g. --modules esp,mobilenet")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import click
 
-from ..api import _registry
 from .options import blocks_option
 
 
@@ -13,6 +12,7 @@ from .options import blocks_option
 @click.option("--kind", type=click.Choice(["all", "block", "model"]), default="all", show_default=True)
 def command(pattern: str, blocks: tuple[str, ...], kind: str) -> None:
     """List blocks and models (optionally matching a glob PATTERN) and their parameters."""
+    from ..api import _registry
     reg = _registry(blocks)
     for k in ("block", "model"):
         if kind not in ("all", k):

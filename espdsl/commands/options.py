@@ -7,7 +7,6 @@ from typing import Any, Callable
 import click
 
 from ..errors import UsageError
-from ..resolve import parse_cli_value
 
 
 def spec_argument(f: Callable) -> Callable:
@@ -32,6 +31,7 @@ def input_option(default: str | None = None) -> Callable:
 
 def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
     """``("alpha3=5", "skip=b1")`` -> ``{"alpha3": 5, "skip": "b1"}``."""
+    from ..resolve import parse_cli_value
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")

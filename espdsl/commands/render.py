@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from ..render import ANNOTATIONS, FORMATS, render
+from ..render import ANNOTATIONS, FORMATS
 from .options import blocks_option, param_option, parse_params, spec_argument
 
 
@@ -30,6 +30,7 @@ def command(spec: str, params: tuple[str, ...], blocks: tuple[str, ...], output:
     A network draws one box per spec node (repeats collapsed, down-sampling red, up-sampling
     green, banded by spatial level); a block, or --expand NODE, draws the module's inside.
     """
+    from ..render import render
     if Path(output).suffix.lower() not in FORMATS:
         raise UsageError(f"unknown output type '{Path(output).suffix}' for {output}", None,
                          "use .svg, .png, .pdf or .dot")

@@ -18,14 +18,16 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterable
 
-import graphviz
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..files import atomic_path
+
 from ..ir import IR
-from ..summary import scope_params
-from .style import digraph, shape_text
 from .view import Unit, View, default_opened, fold, resolve_expand
+
+if TYPE_CHECKING:     # imported where used: the CLI reads FORMATS and ANNOTATIONS at start-up
+    import graphviz
 
 FORMATS = (".svg", ".png", ".pdf", ".dot")
 ANNOTATIONS = ("shape", "params", "macs", "rf")
@@ -56,6 +58,8 @@ def _annotations(annotate: str | Iterable[str]) -> list[str]:
 
 
 def _notes(ir: IR, names: list[str]):
+    from ..summary import scope_params
+    from .style import shape_text
     analysis = None
     if {"macs", "rf"} & set(names):
         try:
@@ -123,6 +127,7 @@ def to_digraph(spec_or_ir: Any, *, expand: str | Iterable[str] | None = None,
     """
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise UsageError(f"unknown rankdir '{rankdir}'", None, "use TB (top to bottom) or LR")
+    from .style import digraph
     names = _annotations(annotate)
     v = view(spec_or_ir, expand=expand, blocks=blocks, **params)
     return digraph(v, rankdir=rankdir, notes=_notes(v.ir, names) if names else None,

@@ -117,6 +117,8 @@ def title(ir: IR, unit: Unit) -> str:
         return "input"
     if len(unit.nodes) == 1:
         return _conv_text(ir, ir.node(unit.nodes[0]))
+    if scope.kind == "op":          # one spec op that a pass rewrote into several
+        return " \u2192 ".join(_conv_text(ir, ir.node(n)) for n in unit.nodes)
     if scope.kind == "repeat":
         return block_label(dataclasses.replace(scope, block=_block_name(ir, scope)))
     if scope.kind == "seq":
@@ -191,6 +193,8 @@ def graph_label(ir: IR, view: View) -> str:
     params = ", ".join(f"{k}={v}" for k, v in ir.params.items())
     head = f"{ir.name} ({params})" if params else ir.name
     sub = f"input {shape_text(ir.input_shape)} \u2192 output {shape_text(ir.output_shape)}"
+    if ir.meta.get("passes"):
+        sub += " \u00b7 optimized for inference"
     rows = [f'<tr><td colspan="2"><b>{esc(head)}</b></td></tr>',
             f'<tr><td colspan="2"><font point-size="10">{esc(sub)}</font></td></tr>']
     kinds = {u.sampling for u in view.units}

@@ -24,8 +24,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
-import networkx as nx
-
 from ..errors import UsageError, did_you_mean
 from ..ir import IR, Node, Scope
 from ..ops import Shape
@@ -207,6 +205,7 @@ def flow_order(view: View, container: str) -> list[str]:
     members = view.members(container)
     index = {m: i for i, m in enumerate(members)}
     level = {m: member_level(view, m) for m in members}
+    import networkx as nx
     g = nx.DiGraph()
     g.add_nodes_from(members)
     for e in view.edges:
