@@ -34,8 +34,9 @@ from torch import fx, nn
 
 from .ir import IR, Node, class_name
 from .ops import OPS
-from .runtime import (Affine, OutputPool, PlannedModule, Workspace, channel_shuffle,
-                      depth_to_space, memory_format, pointwise_conv)
+from .ops import pointwise
+from .runtime import (Affine, OutputPool, PlannedModule, Workspace, channel_shuffle, conv_into,
+                      depth_to_space, memory_format, pointwise_conv, prelu_into)
 
 __all__ = ["build", "make_module", "MODULES", "EMITTERS", "Builder", "channel_shuffle"]
 
@@ -102,8 +103,19 @@ def _out(out: fx.Node | None) -> dict:
 def _emit_conv(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
     if out is None:
         return b.module((ins[0],))
-    bias = b.attr(f"{node.name}.bias") if node.attrs["bias"] else None
-    return b.call(pointwise_conv, (ins[0], b.attr(f"{node.name}.weight"), bias, out))
+    a = node.attrs
+    bias = b.attr(f"{node.name}.bias") if a["bias"] else None
+    weight = b.attr(f"{node.name}.weight")
+    if pointwise(a):
+        return b.call(pointwise_conv, (ins[0], weight, bias, out))
+    return b.call(conv_into, (ins[0], weight, bias, a["stride"], a["padding"], a["dilation"],
+                              a["groups"], out))
+
+
+def _emit_prelu(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
+    if out is None:
+        return b.module((ins[0],))
+    return b.call(prelu_into, (ins[0], b.attr(f"{node.name}.weight"), out))
 
 
 def _emit_add(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
@@ -139,7 +151,7 @@ EMITTERS: dict[str, Emitter] = {
     "conv": _emit_conv,
     "deconv": lambda b, node, ins, out: b.module((ins[0],)),
     "batchnorm": lambda b, node, ins, out: b.module((ins[0],)),
-    "prelu": lambda b, node, ins, out: b.module((ins[0],)),
+    "prelu": _emit_prelu,
     "affine": lambda b, node, ins, out: b.module((ins[0],), _out(out)),
     "relu": lambda b, node, ins, out: b.call(F.relu, (ins[0],)),
     "avgpool": _emit_avgpool,

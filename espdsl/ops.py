@@ -201,9 +201,8 @@ def _always(a: dict) -> bool:
     return True
 
 
-def _is_pointwise_conv(a: dict) -> bool:
-    """A 1x1 convolution without stride, padding or groups: a matrix product, which can write
-    into a buffer (in channels-last layout)."""
+def pointwise(a: dict) -> bool:
+    """A 1x1 convolution without stride, padding or groups: one matrix product."""
     return a["kernel"] == 1 and a["stride"] == 1 and a["padding"] == 0 and a["groups"] == 1
 
 
@@ -230,7 +229,7 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
         **_CONV_ATTRS,
         "padding": Attr(int, None, "zero padding (default dilation*(kernel-1)//2)"),
     }, shape=_conv_shape, params=_conv_params, has_module=True,
-          out_buffer=_is_pointwise_conv),
+          out_buffer=_always),
     OpDef("deconv", "2-d transposed convolution", {
         **_CONV_ATTRS,
         "padding": Attr(int, 0, "padding"),
@@ -243,7 +242,7 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("prelu", "PReLU, one slope per channel", {
         "shared": Attr(bool, False, "one slope for all channels"),
         "init": Attr(float, 0.25, "initial slope"),
-    }, params=_prelu_params, has_module=True),
+    }, params=_prelu_params, has_module=True, out_buffer=_always),
     OpDef("relu", "ReLU"),
     OpDef("avgpool", "average pooling", {
         "kernel": Attr(int, None, "window size", required=True),

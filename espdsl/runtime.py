@@ -68,6 +68,27 @@ def pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     return out
 
 
+def conv_into(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
+              padding: int, dilation: int, groups: int, out: torch.Tensor) -> torch.Tensor:
+    """A convolution written into ``out``: oneDNN's convolution with a fused sum (it adds into
+    the destination, so ``out`` is zeroed first: a memset, cheaper than the page faults of a
+    fresh large tensor); elsewhere the convolution's result is copied in."""
+    if x.device.type == "cpu" and out.is_contiguous(memory_format=torch.channels_last) \
+            and hasattr(torch.ops.mkldnn, "_convolution_pointwise_"):
+        out.zero_()
+        return torch.ops.mkldnn._convolution_pointwise_.binary(
+            out, x, weight, bias, [padding] * 2, [stride] * 2, [dilation] * 2, groups, "add",
+            None, None, [], None)
+    return out.copy_(torch.conv2d(x, weight, bias, stride, padding, dilation, groups))
+
+
+def prelu_into(x: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """PReLU written into ``out`` (torch's PReLU has no ``out=``): ``x + (a - 1) min(x, 0)``,
+    two passes, the second in place."""
+    torch.clamp(x, max=0, out=out)
+    return torch.addcmul(x, out, (weight - 1).view(1, -1, 1, 1), out=out)
+
+
 class Affine(nn.Module):
     """``x * weight + bias`` per channel: a batch norm in inference form (``affine`` op).
 

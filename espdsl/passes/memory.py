@@ -32,7 +32,11 @@ from .rewrite import consumers
 
 ALIGN = 16                          # slot offsets in elements (64 bytes of float32)
 BYTES = 4
-POINTWISE_MIN_BYTES = 8 * 2 ** 20   # a 1x1 conv output this large goes through the plan
+LARGE_BYTES = 8 * 2 ** 20          # see COSTLY
+# ops whose out= form costs more than a fresh tensor that does not page-fault (a convolution
+# zeroes its destination first, or is a matrix product, slower than oneDNN below a few MB; a
+# PReLU takes two passes): planned only from LARGE_BYTES, where a fresh tensor would fault
+COSTLY = {"conv", "prelu"}
 VIEW_OPS = {"shuffle"}              # results that may share memory with their input
 
 
@@ -56,13 +60,13 @@ def lifetimes(ir: IR) -> dict[str, tuple[int, int]]:
     return {name: (index[name], end[name]) for name in order}
 
 
-def _plannable(ir: IR, name: str) -> bool:
+def _plannable(ir: IR, name: str, large_bytes: int) -> bool:
     node = ir.node(name)
     if node.op == "input" or not OPS[node.op].writes_into_buffer(node.attrs):
         return False
-    if node.op == "conv":
+    if node.op in COSTLY:
         c, h, w = node.shape
-        return ir.batch * c * h * w * BYTES >= POINTWISE_MIN_BYTES
+        return ir.batch * c * h * w * BYTES >= large_bytes
     return True
 
 
@@ -85,15 +89,16 @@ def place(blocks: dict[str, tuple[int, int, int]]) -> tuple[dict[str, tuple[int,
     return slots, total
 
 
-def plan_memory(program: Any) -> Any:
+def plan_memory(program: Any, large_bytes: int | None = None) -> Any:
     from . import Program
+    large = LARGE_BYTES if large_bytes is None else large_bytes
     ir = program.ir
     spans = lifetimes(ir)
     end = len(spans)
     blocks = {}
     for node in ir.nodes():
         first, last = spans[node.name]
-        if last < end and _plannable(ir, node.name):
+        if last < end and _plannable(ir, node.name, large):
             c, h, w = node.shape
             blocks[node.name] = (ir.batch * c * h * w, first, last)
     slots, arena = place(blocks)
@@ -101,7 +106,7 @@ def plan_memory(program: Any) -> Any:
     plan = {
         "arena": arena,
         "slots": {name: list(slots[name]) for name in (n.name for n in ir.nodes()) if name in slots},
-        "output": out.op not in VIEW_OPS and _plannable(ir, out.name),
+        "output": out.op not in VIEW_OPS and _plannable(ir, out.name, large),
         "planned_bytes": sum(size for size, _, _ in blocks.values()) * BYTES,
     }
     new = copy.copy(ir)
