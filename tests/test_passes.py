@@ -304,3 +304,21 @@ def test_depth_to_space_is_onnx_depth_to_space_dcr(channels_last):
     assert torch.equal(depth_to_space(xx, 2, channels_last=channels_last), ref)
     out = torch.empty(2, 3, 6, 10).contiguous(memory_format=fmt)
     assert torch.equal(depth_to_space(xx, 2, out=out), ref) and out.is_contiguous(memory_format=fmt)
+
+
+@pytest.mark.parametrize("name", ["espnet", "mobilenet", "shufflenet", "resnext", "esp"])
+def test_plan_with_every_value_planned_is_exact(name):
+    """Small test inputs stay below the size from which convolutions and PReLUs are planned;
+    plan everything once, so their out= forms (zeroed destination + fused sum, clamp +
+    addcmul) are checked too."""
+    import functools
+
+    from espdsl.passes.memory import plan_memory
+    model, x = case(name)
+    passes = [p for p in DEFAULT if p != "plan_memory"] + [functools.partial(plan_memory, large_bytes=0)]
+    fast = optimize_model(model, passes)
+    ops = {fast.espdsl_ir.node(n).op for n in fast.espdsl_ir.meta["memory_plan"]["slots"]}
+    assert {"conv", "prelu"} & ops
+    with torch.no_grad():
+        ref, got = model(x), fast(x)
+    assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()

@@ -69,18 +69,23 @@ PASSES: dict[str, Pass] = {
 DEFAULT: tuple[str, ...] = tuple(PASSES)
 
 
-def get_pass(name: str) -> Pass:
-    """The pass named ``name``; an unknown name lists the known ones."""
+def get_pass(name: str | Pass) -> Pass:
+    """The pass named ``name`` (a callable is its own pass); an unknown name lists the known
+    ones."""
+    if callable(name):
+        return name
     if name not in PASSES:
         raise UsageError(f"unknown pass '{name}'", None,
                          did_you_mean(name, PASSES) + f" (passes: {', '.join(PASSES)})")
     return PASSES[name]
 
 
-def run(program: Program, passes: Sequence[str] = DEFAULT) -> Program:
-    """Apply ``passes`` (names) in order; the result's ``ir.meta["passes"]`` lists them."""
-    names = list(passes)
-    fns = [get_pass(name) for name in names]
+def run(program: Program, passes: Sequence[str | Pass] = DEFAULT) -> Program:
+    """Apply ``passes`` (names, or pass functions) in order; the result's
+    ``ir.meta["passes"]`` lists them."""
+    fns = [get_pass(p) for p in passes]
+    names = [p if isinstance(p, str) else getattr(getattr(p, "func", p), "__name__", "custom")
+             for p in passes]
     for fn in fns:
         program = fn(program)
     done = list(program.ir.meta.get("passes", [])) + names
