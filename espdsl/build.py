@@ -211,7 +211,7 @@ def build(ir: IR, *, device: Any = None) -> fx.GraphModule | PlannedModule:
     layout = ir.meta.get("layout")
     if layout:
         root.to(memory_format=memory_format(layout))
-    general = fx.GraphModule(root, emit(ir), class_name=class_name(ir.name))
+    general = _graph_module(root, emit(ir), class_name(ir.name))
     general.espdsl_ir = ir  # keep what it was built from (not part of the state_dict)
     plan = ir.meta.get("memory_plan")
     if not plan or str(device) == "meta":
@@ -224,10 +224,18 @@ def build(ir: IR, *, device: Any = None) -> fx.GraphModule | PlannedModule:
     extras = {"workspace": workspace, "output_pool": OutputPool(ir.output_shape, layout)}
     for name, module in extras.items():
         root.add_module(name, module)
-    planned = fx.GraphModule(root, emit(ir, plan), class_name=class_name(ir.name) + "Planned")
-    for name, module in extras.items():   # fx copied bare containers; use the real ones
-        setattr(planned, name, module)
+    planned = _graph_module(root, emit(ir, plan), class_name(ir.name) + "Planned")
     return PlannedModule(general, planned, ir)
+
+
+def _graph_module(root: nn.Module, graph: fx.Graph, name: str) -> fx.GraphModule:
+    """``fx.GraphModule(root, graph)`` without its per-target copy of ``root``'s module tree
+    (tens of thousands of new containers for a deep network): the tree is adopted as it is."""
+    gm = fx.GraphModule(nn.Module(), fx.Graph(), class_name=name)
+    for child, module in root.named_children():
+        gm.add_module(child, module)
+    gm.graph = graph
+    return gm
 
 
 def _install(root: nn.Module, path: str, module: nn.Module) -> None:

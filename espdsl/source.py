@@ -5,6 +5,13 @@ records line and column for every mapping key, mapping value and sequence item. 
 result into plain dicts and lists plus a table of locations keyed by the path to each value, so
 nothing downstream depends on ruamel.
 
+ruamel's loader is pure Python: it was two thirds of a cold ``espdsl.analyze("espnet")``. When
+PyYAML's libyaml binding is installed (it comes with fvcore), files are first read from libyaml's
+event stream (C, with the line and column of every event), and plain scalars are resolved with
+ruamel's own YAML 1.2 resolver, so values and locations are ruamel's (a test compares both on
+every library file). Anything outside the common subset (a syntax error, a tag, an anchor, a
+duplicate key, a date) goes through ruamel, whose errors and rules stay the reference.
+
 >>> doc = parse_yaml("a:\\n  b: [1, 2]\\n", "x.yaml")
 >>> doc.data
 {'a': {'b': [1, 2]}}
@@ -14,6 +21,7 @@ nothing downstream depends on ruamel.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +60,11 @@ class Document:
 
 def parse_yaml(text: str, file: str) -> Document:
     """Parse YAML text into a :class:`Document`; syntax errors become located :class:`SpecError`."""
+    fast = _parse_fast(text, file)
+    return fast if fast is not None else _parse_ruamel(text, file)
+
+
+def _parse_ruamel(text: str, file: str) -> Document:
     yaml = YAML(typ="rt", pure=True)
     try:
         raw = yaml.load(text)
@@ -67,6 +80,140 @@ def parse_yaml(text: str, file: str) -> Document:
     doc.values[()] = Loc(file, 1, 1)
     doc.data = _plain(raw, (), doc)
     return doc
+
+
+class _Unusual(Exception):
+    """The fast reader met something it leaves to ruamel."""
+
+
+_RESOLVER: Any = None
+_NUMBER = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+
+
+def _scalar(value: str, style: str | None) -> Any:
+    """A scalar as ruamel's YAML 1.2 round-trip loader gives it (plain types)."""
+    if style:                          # quoted or block scalars are strings
+        return value
+    return _plain_scalar(value)
+
+
+@lru_cache(maxsize=4096)
+def _plain_scalar(value: str) -> Any:
+    global _RESOLVER
+    if _RESOLVER is None:
+        from ruamel.yaml.nodes import ScalarNode
+        from ruamel.yaml.resolver import VersionedResolver
+        _RESOLVER = (VersionedResolver(version=(1, 2)), ScalarNode)
+    resolver, node = _RESOLVER
+    tag = str(resolver.resolve(node, value, (True, False)))
+    if tag == "tag:yaml.org,2002:str":
+        return value
+    if tag == "tag:yaml.org,2002:null":
+        return None
+    if tag == "tag:yaml.org,2002:bool":
+        return value.lower() == "true"
+    if tag in _NUMBER:
+        text = value.replace("_", "")
+        sign, body = (-1, text[1:]) if text[:1] == "-" else (1, text.lstrip("+"))
+        if tag.endswith("float"):
+            low = body.lower()
+            if low in (".inf", ".nan"):
+                return sign * float(low[1:])
+            return sign * float(body)
+        for prefix, base in (("0b", 2), ("0o", 8), ("0x", 16)):
+            if body[:2].lower() == prefix:
+                return sign * int(body[2:], base)
+        return sign * int(body)
+    raise _Unusual(tag)                # timestamps, merge keys, ...
+
+
+def _parse_fast(text: str, file: str) -> Document | None:
+    """The document from libyaml's events, or None (no libyaml, or something unusual)."""
+    try:
+        import yaml
+        loader_cls = yaml.CSafeLoader
+    except (ImportError, AttributeError):
+        return None
+    doc = Document(data=None, file=file)
+    doc.lines = text.splitlines()
+    doc.values[()] = Loc(file, 1, 1)
+    loader = loader_cls(text)
+    try:
+        events = iter(lambda: loader.get_event() if loader.check_event() else None, None)
+        data = _build(events, doc)
+    except (yaml.YAMLError, _Unusual, StopIteration, ValueError):
+        return None
+    finally:
+        loader.dispose()
+    doc.data = data
+    return doc
+
+
+def _build(events: Any, doc: Document) -> Any:
+    import yaml
+    stack: list[tuple[Any, Any, Any]] = []       # (container, path, pending key or index)
+    root: Any = None
+    pending_root = True
+    for event in events:
+        if isinstance(event, (yaml.StreamStartEvent, yaml.DocumentStartEvent)):
+            continue
+        if isinstance(event, (yaml.DocumentEndEvent, yaml.StreamEndEvent)):
+            if isinstance(event, yaml.DocumentEndEvent):
+                continue
+            break
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            container, _, _ = stack.pop()
+            if not stack:
+                root, pending_root = container, False
+            continue
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Unusual("anchor")
+        if getattr(event, "tag", None) not in (None, "!"):     # an explicit tag
+            raise _Unusual("tag")
+        mark = event.start_mark
+        path: tuple = ()
+        if stack:
+            container, cpath, slot = stack[-1]
+            if isinstance(container, dict):
+                if slot is _KEY:             # this event is a key
+                    if not isinstance(event, yaml.ScalarEvent):
+                        raise _Unusual("complex key")
+                    key = _scalar(event.value, event.style)
+                    if key in container or not isinstance(key, (str, int, float, bool)):
+                        raise _Unusual("key")
+                    sub = cpath + (key,)
+                    doc.keys[sub] = Loc(doc.file, mark.line + 1, mark.column + 1)
+                    stack[-1] = (container, cpath, key)
+                    continue
+                path = cpath + (slot,)
+            else:
+                path = cpath + (len(container),)
+            doc.values[path] = _past_quote(doc, mark.line, mark.column)
+        if isinstance(event, yaml.ScalarEvent):
+            value: Any = _scalar(event.value, event.style)
+        elif isinstance(event, yaml.MappingStartEvent):
+            value = {}
+        elif isinstance(event, yaml.SequenceStartEvent):
+            value = []
+        else:                                            # pragma: no cover
+            raise _Unusual(type(event).__name__)
+        if stack:
+            container, cpath, slot = stack[-1]
+            if isinstance(container, dict):
+                container[slot] = value
+                stack[-1] = (container, cpath, _KEY)
+            else:
+                container.append(value)
+        if isinstance(value, (dict, list)):
+            stack.append((value, path, _KEY if isinstance(value, dict) else None))
+        elif not stack:
+            root, pending_root = value, False
+    if pending_root:
+        return None
+    return root
+
+
+_KEY = object()
 
 
 def read_yaml(path: str | Path) -> Document:

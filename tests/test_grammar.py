@@ -13,6 +13,9 @@ import torch
 import espdsl
 from espdsl.expr import evaluate, render_template
 from espdsl.errors import ExprError
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def write(path, text):
@@ -268,3 +271,41 @@ def test_a_block_copy_is_accepted_only_while_identical(tmp_path):
     (folder / "cbr.yaml").write_text((ROOT / "blocks" / "cbr.yaml").read_text().replace("n: {type: int, default: 3", "n: {type: int, default: 5"))
     with pytest.raises(espdsl.RegistryError, match=r"'cbr' is defined twice: .* a copy is accepted only while it is identical"):
         espdsl.load(net)
+
+
+SCALARS = ["010", "0o10", "1_000", "0x1F", "0b101", "1e3", "1E3", "1e-5", ".5", "+1", "-0", "1.",
+           "on", "yes", "No", "~", "Null", "NULL", "", ".inf", "-.Inf", ".nan", "True", "TRUE",
+           "tRue", "1:30", "0.001", "3.", "-1.5e+3", "08", "+0x10", "_1", "12e", "0o", "1.2.3",
+           "'quoted'", '"a: b"', "a b c", "2024-01-01", "!!str 5", "&x 1", "{a: 1, a: 2}"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "blocks").glob("*.yaml")) + sorted((ROOT / "zoo").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_fast_yaml_reader_gives_ruamels_values_and_locations(path):
+    from espdsl.source import _parse_fast, _parse_ruamel
+    text = path.read_text()
+    fast, ref = _parse_fast(text, str(path)), _parse_ruamel(text, str(path))
+    assert fast is not None
+    assert fast.data == ref.data and fast.values == ref.values and fast.keys == ref.keys
+
+
+@pytest.mark.parametrize("scalar", SCALARS)
+def test_yaml_scalars_read_as_ruamel_reads_them(scalar):
+    """YAML 1.2 through ruamel is the reference ('on' is a string, '1e-5' a float); what the fast
+    reader leaves (tags, anchors, dates, duplicate keys) goes to ruamel and fails or reads the same."""
+    import math
+
+    from espdsl.errors import SpecError
+    from espdsl.source import _parse_ruamel, parse_yaml
+    text = f"k: {scalar}\nlist: [{scalar if not scalar.startswith('{') else 1}, x]\n"
+    try:
+        ref = _parse_ruamel(text, "t.yaml")
+    except SpecError as exc:
+        with pytest.raises(SpecError) as got:
+            parse_yaml(text, "t.yaml")
+        assert str(got.value) == str(exc)
+        return
+    doc = parse_yaml(text, "t.yaml")
+    a, b = doc.data["k"], ref.data["k"]
+    assert type(a) is type(b) and (a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b)))
+    assert doc.values == ref.values and doc.keys == ref.keys
