@@ -35,7 +35,8 @@ from torch import fx, nn
 from .ir import IR, Node, class_name
 from .ops import OPS
 from .ops import pointwise
-from .runtime import (Affine, OutputPool, PlannedModule, Workspace, channel_shuffle, conv_into,
+from .runtime import (Affine, OutputPool, PlannedModule, Workspace, channel_shuffle, concat_into,
+                      conv_into,
                       depth_to_space, memory_format, pointwise_conv, prelu_into)
 
 __all__ = ["build", "make_module", "MODULES", "EMITTERS", "Builder", "channel_shuffle"]
@@ -147,6 +148,19 @@ def _emit_upsample(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | No
     return b.call(F.interpolate, (ins[0],), kwargs)
 
 
+def _emit_concat(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
+    if out is None:
+        return b.call(torch.cat, (list(ins), 1))
+    pieces = (b.plan or {}).get("pieces", {})
+    rest, starts, start = [], [], 0
+    for src, value in zip(node.inputs, ins):
+        if pieces.get(src, (None,))[0] != node.name:     # not written here in place
+            rest.append(value)
+            starts.append(start)
+        start += b.ir.node(src).shape[0]
+    return b.call(concat_into, (out, rest, starts))
+
+
 EMITTERS: dict[str, Emitter] = {
     "conv": _emit_conv,
     "deconv": lambda b, node, ins, out: b.module((ins[0],)),
@@ -157,7 +171,7 @@ EMITTERS: dict[str, Emitter] = {
     "avgpool": _emit_avgpool,
     "maxpool": lambda b, node, ins, out: b.call(F.max_pool2d, (
         ins[0], node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"])),
-    "concat": lambda b, node, ins, out: b.call(torch.cat, (list(ins), 1), _out(out)),
+    "concat": _emit_concat,
     "add": _emit_add,
     "shuffle": lambda b, node, ins, out: b.call(channel_shuffle, (ins[0], node.attrs["groups"])),
     "upsample": _emit_upsample,
@@ -172,6 +186,7 @@ def emit(ir: IR, plan: dict | None = None) -> fx.Graph:
     b = Builder(ir, plan)
     layout = ir.meta.get("layout")
     slots = {name: i for i, name in enumerate(plan["slots"])} if plan else {}
+    pieces = {name: i for i, name in enumerate(plan.get("pieces", {}))} if plan else {}
     values: dict[str, fx.Node] = {}
     x = None
     for node in ir.nodes():
@@ -187,6 +202,8 @@ def emit(ir: IR, plan: dict | None = None) -> fx.Graph:
         out = None
         if node.name in slots:
             out = b.attr(f"workspace.v{slots[node.name]}")
+        elif node.name in pieces:
+            out = b.attr(f"workspace.s{pieces[node.name]}")
         elif plan and plan.get("output") and node.name == ir.output:
             out = b.call("output_pool", (x,), kind="call_module")
         values[node.name] = EMITTERS[node.op](b, node, [values[i] for i in node.inputs], out)
@@ -218,9 +235,12 @@ def build(ir: IR, *, device: Any = None) -> fx.GraphModule | PlannedModule:
         return general
     slots = [(offset, numel, (ir.batch, *ir.node(name).shape))
              for name, (offset, numel) in plan["slots"].items()]
+    index = {name: i for i, name in enumerate(plan["slots"])}
+    slices = [(index[concat], start, ir.node(piece).shape[0])
+              for piece, (concat, start) in plan.get("pieces", {}).items()]
     some = next(iter(general.parameters()), None)
     workspace = Workspace(plan["arena"], slots, layout,
-                          device=some.device if some is not None else device)
+                          device=some.device if some is not None else device, slices=slices)
     extras = {"workspace": workspace, "output_pool": OutputPool(ir.output_shape, layout)}
     for name, module in extras.items():
         root.add_module(name, module)

@@ -68,6 +68,14 @@ def pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     return out
 
 
+def concat_into(out: torch.Tensor, pieces: list[torch.Tensor], starts: list[int]) -> torch.Tensor:
+    """Copy ``pieces`` into their channels of ``out``, a concatenation whose other inputs were
+    written there in place by their own ops."""
+    for piece, start in zip(pieces, starts):
+        out[:, start:start + piece.shape[1]].copy_(piece)
+    return out
+
+
 def conv_into(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
               padding: int, dilation: int, groups: int, out: torch.Tensor) -> torch.Tensor:
     """A convolution written into ``out``: oneDNN's convolution with a fused sum (it adds into
@@ -115,26 +123,35 @@ class Workspace(nn.Module):
     """One preallocated tensor (``arena``) and every planned value as a view into it
     (attributes ``v0``, ``v1``, ...). The views follow the arena when the model moves.
 
-    >>> ws = Workspace(12, [(0, 4, (1, 1, 2, 2)), (4, 8, (1, 2, 2, 2))], "channels_last")
-    >>> ws.v1.shape, ws.v1.is_contiguous(memory_format=torch.channels_last)
-    (torch.Size([1, 2, 2, 2]), True)
+    Channel slices of slots (``s0``, ``s1``, ...: ``(slot, first channel, channels)``) are where
+    a concatenation's inputs are written in place.
+
+    >>> ws = Workspace(12, [(0, 4, (1, 1, 2, 2)), (4, 8, (1, 2, 2, 2))], "channels_last",
+    ...                slices=[(1, 1, 1)])
+    >>> ws.v1.shape, ws.v1.is_contiguous(memory_format=torch.channels_last), ws.s0.shape
+    (torch.Size([1, 2, 2, 2]), True, torch.Size([1, 1, 2, 2]))
     """
 
     def __init__(self, numel: int, slots: list[tuple[int, int, tuple[int, ...]]],
-                 layout: str | None, device: Any = None, dtype: torch.dtype = torch.float32):
+                 layout: str | None, device: Any = None, dtype: torch.dtype = torch.float32,
+                 slices: list[tuple[int, int, int]] = ()):
         super().__init__()
         self.register_buffer("arena", torch.empty(numel, device=device, dtype=dtype),
                              persistent=False)
-        self._slots, self._layout = list(slots), layout
+        self._slots, self._layout, self._slices = list(slots), layout, list(slices)
         self._make_views()
 
     def _make_views(self) -> None:
+        views = []
         for i, (offset, numel, shape) in enumerate(self._slots):
             flat = self.arena[offset:offset + numel]
             n, c, h, w = shape
             view = (flat.view(n, h, w, c).permute(0, 3, 1, 2) if self._layout == CHANNELS_LAST
                     else flat.view(n, c, h, w))
             object.__setattr__(self, f"v{i}", view)
+            views.append(view)
+        for i, (slot, start, channels) in enumerate(self._slices):
+            object.__setattr__(self, f"s{i}", views[slot][:, start:start + channels])
 
     def _apply(self, fn: Any, recurse: bool = True) -> "Workspace":
         super()._apply(fn, recurse)

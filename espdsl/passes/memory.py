@@ -38,6 +38,7 @@ LARGE_BYTES = 8 * 2 ** 20          # see COSTLY
 # PReLU takes two passes): planned only from LARGE_BYTES, where a fresh tensor would fault
 COSTLY = {"conv", "prelu"}
 VIEW_OPS = {"shuffle"}              # results that may share memory with their input
+WHOLE_OUT = {"conv", "concat"}      # out= forms that need a whole buffer, not a channel slice
 
 
 def lifetimes(ir: IR) -> dict[str, tuple[int, int]]:
@@ -89,23 +90,47 @@ def place(blocks: dict[str, tuple[int, int, int]]) -> tuple[dict[str, tuple[int,
     return slots, total
 
 
+def in_place_pieces(ir: IR, planned: set[str]) -> dict[str, tuple[str, int]]:
+    """Concatenation inputs written straight into their channels of the concatenation's buffer
+    (so the concatenation copies only the others): ``piece -> (concat, first channel)``. A
+    piece goes into the first planned concatenation that reads it, if its op can write into a
+    channel slice (not a convolution) and it is read there once."""
+    pieces: dict[str, tuple[str, int]] = {}
+    for node in ir.nodes():
+        if node.op != "concat" or node.name not in planned:
+            continue
+        start = 0
+        for src in node.inputs:
+            if (src in planned and src not in pieces and ir.node(src).op not in WHOLE_OUT
+                    and node.inputs.count(src) == 1):
+                pieces[src] = (node.name, start)
+            start += ir.node(src).shape[0]
+    return pieces
+
+
 def plan_memory(program: Any, large_bytes: int | None = None) -> Any:
     from . import Program
     large = LARGE_BYTES if large_bytes is None else large_bytes
     ir = program.ir
     spans = lifetimes(ir)
     end = len(spans)
-    blocks = {}
-    for node in ir.nodes():
-        first, last = spans[node.name]
-        if last < end and _plannable(ir, node.name, large):
-            c, h, w = node.shape
-            blocks[node.name] = (ir.batch * c * h * w, first, last)
+    planned = {n.name for n in ir.nodes()
+               if spans[n.name][1] < end and _plannable(ir, n.name, large)}
+    pieces = in_place_pieces(ir, planned)
+    blocks: dict[str, tuple[int, int, int]] = {}
+    for name in (n.name for n in ir.nodes()):
+        if name in planned and name not in pieces:
+            c, h, w = ir.node(name).shape
+            blocks[name] = (ir.batch * c * h * w, *spans[name])
+    for piece, (concat, _) in pieces.items():      # the buffer lives while any piece does
+        size, first, last = blocks[concat]
+        blocks[concat] = (size, min(first, spans[piece][0]), max(last, spans[piece][1]))
     slots, arena = place(blocks)
     out = ir.node(ir.output)
     plan = {
         "arena": arena,
         "slots": {name: list(slots[name]) for name in (n.name for n in ir.nodes()) if name in slots},
+        "pieces": {name: list(where) for name, where in pieces.items()},
         "output": out.op not in VIEW_OPS and _plannable(ir, out.name, large),
         "planned_bytes": sum(size for size, _, _ in blocks.values()) * BYTES,
     }
