@@ -56,7 +56,14 @@ def depth_to_space(x: torch.Tensor, factor: int, out: torch.Tensor | None = None
 def pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                    out: torch.Tensor) -> torch.Tensor:
     """A 1x1 convolution (stride 1, no groups) of channels-last ``x`` as one matrix product
-    written into the channels-last ``out``: (N*H*W, Cin) @ (Cin, Cout)."""
+    written into the channels-last ``out``: (N*H*W, Cin) @ (Cin, Cout).
+
+    >>> cl = torch.channels_last
+    >>> x, w = torch.randn(2, 3, 4, 5).contiguous(memory_format=cl), torch.randn(6, 3, 1, 1)
+    >>> out = torch.empty(2, 6, 4, 5).contiguous(memory_format=cl)
+    >>> torch.allclose(pointwise_conv(x, w, None, out), torch.conv2d(x, w), atol=1e-5)
+    True
+    """
     n, cin, h, w = x.shape
     rows = x.permute(0, 2, 3, 1).reshape(n * h * w, cin)
     dest = out.permute(0, 2, 3, 1).view(n * h * w, out.shape[1])
@@ -70,7 +77,12 @@ def pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
 
 def concat_into(out: torch.Tensor, pieces: list[torch.Tensor], starts: list[int]) -> torch.Tensor:
     """Copy ``pieces`` into their channels of ``out``, a concatenation whose other inputs were
-    written there in place by their own ops."""
+    written there in place by their own ops.
+
+    >>> out = torch.zeros(1, 3, 1, 1)
+    >>> concat_into(out, [torch.ones(1, 2, 1, 1)], [1]).flatten().tolist()
+    [0.0, 1.0, 1.0]
+    """
     for piece, start in zip(pieces, starts):
         out[:, start:start + piece.shape[1]].copy_(piece)
     return out
@@ -80,7 +92,15 @@ def conv_into(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, 
               padding: int, dilation: int, groups: int, out: torch.Tensor) -> torch.Tensor:
     """A convolution written into ``out``: oneDNN's convolution with a fused sum (it adds into
     the destination, so ``out`` is zeroed first: a memset, cheaper than the page faults of a
-    fresh large tensor); elsewhere the convolution's result is copied in."""
+    fresh large tensor); elsewhere the convolution's result is copied in.
+
+    >>> cl = torch.channels_last
+    >>> x, w = torch.randn(1, 3, 8, 8).contiguous(memory_format=cl), torch.randn(4, 3, 3, 3)
+    >>> out = torch.empty(1, 4, 8, 8).contiguous(memory_format=cl)
+    >>> ref = torch.conv2d(x, w, None, 1, 2, 2)
+    >>> torch.allclose(conv_into(x, w, None, 1, 2, 2, 1, out), ref, atol=1e-5)
+    True
+    """
     if x.device.type == "cpu" and out.is_contiguous(memory_format=torch.channels_last) \
             and hasattr(torch.ops.mkldnn, "_convolution_pointwise_"):
         out.zero_()
@@ -92,7 +112,12 @@ def conv_into(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, 
 
 def prelu_into(x: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """PReLU written into ``out`` (torch's PReLU has no ``out=``): ``x + (a - 1) min(x, 0)``,
-    two passes, the second in place."""
+    two passes, the second in place.
+
+    >>> x, a = torch.tensor([[[[-2.0]], [[3.0]]]]), torch.tensor([0.25, 0.5])
+    >>> prelu_into(x, a, torch.empty(1, 2, 1, 1)).flatten().tolist()
+    [-0.5, 3.0]
+    """
     torch.clamp(x, max=0, out=out)
     return torch.addcmul(x, out, (weight - 1).view(1, -1, 1, 1), out=out)
 
