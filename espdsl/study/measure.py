@@ -27,7 +27,6 @@ from collections import OrderedDict
 from typing import Any, Callable, Sequence
 
 from ..analysis.walk import MB, Analysis
-from ..errors import UsageError
 from ..ir import IR
 from .spec import Quantity
 
@@ -97,14 +96,15 @@ def built_figures(model: Any, timer: Timer | None = None, ir: IR | None = None) 
     return out
 
 
-def bench_latency_ms(ir: IR, model: Any) -> float:
-    """Milliseconds per frame of ``model`` on this machine with the paper's protocol (1024x512,
-    the mean of 200 runs): what ``espdsl zoo --bench`` puts in its latency column.
+def bench_latency_ms(ir: IR, model: Any, runs: int = 200, warmup: int = 10) -> float:
+    """Milliseconds per frame of ``model`` on this machine with the paper's protocol (the row's
+    input, the mean of 200 runs after 10 warm-up runs), timed by :func:`espdsl.bench.bench` on
+    the optimized inference build: what ``espdsl zoo --bench`` puts in its latency column.
 
-    BENCH HOOK (issue 10): this is the one place where the timing of ``espdsl bench`` is
-    called. When its Python function lands, replace the ``raise`` below with that call, e.g.
-    ``return bench(ir, model=model, runs=200, warmup=10).mean_ms``. The study runner, the table
-    (``latency_ms``, ``fps``) and the latency plot already take whatever it returns.
+    >>> import espdsl
+    >>> ir = espdsl.load("cbr", M=3, N=8, input_size=(1, 3, 32, 32))
+    >>> bench_latency_ms(ir, espdsl.build_ir(ir), runs=3, warmup=1) > 0
+    True
     """
-    raise UsageError("--bench needs `espdsl bench` (issue 10), which is not available yet", None,
-                     "run the study without --bench")
+    from ..bench import bench
+    return bench(model, runs=runs, warmup=warmup, matmul=False).mean_ms
