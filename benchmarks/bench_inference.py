@@ -31,7 +31,7 @@ import torch
 import espdsl
 from espdsl.bench import MATMUL_N, interleave
 from espdsl.codegen import to_python
-from espdsl.commands.compile import export
+from espdsl.export import export
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = ROOT.parent / "shared" / "espnet-reference"

@@ -213,7 +213,7 @@ def test_py_and_onnx_exports_of_the_optimized_graph_agree_with_it(name, tmp_path
         torch.testing.assert_close(plain(x), ours, rtol=0, atol=1e-6)
     # .onnx through the CLI: onnxruntime on the exported optimized graph
     onnx_path = tmp_path / f"opt_{name}.onnx"
-    from espdsl.commands.compile import export
+    from espdsl.export import export
     export(fast, fast.espdsl_ir, onnx_path, source_model=model)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": x.numpy()})[0]

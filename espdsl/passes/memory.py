@@ -18,8 +18,10 @@ only when nobody holds it any more (:class:`espdsl.runtime.OutputPool`).
 >>> import espdsl
 >>> from espdsl.passes import Program
 >>> plan = plan_memory(Program(espdsl.load("esp", M=16, N=16))).ir.meta["memory_plan"]
->>> sorted(plan["slots"])[:3], plan["output"]     # ESP ends in a PReLU: no out= variant
-(['cat', 's16', 's4'], False)
+>>> sorted(plan["slots"]), sorted(plan["pieces"])   # the sums are written into the concat
+(['cat', 'sum'], ['s16', 's4', 's8'])
+>>> plan["output"]         # ESP ends in a PReLU, planned only when large: the caller's tensor
+False
 """
 from __future__ import annotations
 
