@@ -34,9 +34,7 @@ from torch import fx, nn
 
 from .ir import IR, Node, class_name
 from .ops import OPS
-from .ops import pointwise
 from .runtime import (Affine, OutputPool, PlannedModule, Workspace, channel_shuffle, concat_into,
-                      conv_into,
                       depth_to_space, memory_format, pointwise_conv, prelu_into)
 
 __all__ = ["build", "make_module", "MODULES", "EMITTERS", "Builder", "channel_shuffle"]
@@ -104,13 +102,8 @@ def _out(out: fx.Node | None) -> dict:
 def _emit_conv(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
     if out is None:
         return b.module((ins[0],))
-    a = node.attrs
-    bias = b.attr(f"{node.name}.bias") if a["bias"] else None
-    weight = b.attr(f"{node.name}.weight")
-    if pointwise(a):
-        return b.call(pointwise_conv, (ins[0], weight, bias, out))
-    return b.call(conv_into, (ins[0], weight, bias, a["stride"], a["padding"], a["dilation"],
-                              a["groups"], out))
+    bias = b.attr(f"{node.name}.bias") if node.attrs["bias"] else None
+    return b.call(pointwise_conv, (ins[0], b.attr(f"{node.name}.weight"), bias, out))
 
 
 def _emit_prelu(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:

@@ -229,7 +229,7 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
         **_CONV_ATTRS,
         "padding": Attr(int, None, "zero padding (default dilation*(kernel-1)//2)"),
     }, shape=_conv_shape, params=_conv_params, has_module=True,
-          out_buffer=_always),
+          out_buffer=pointwise),
     OpDef("deconv", "2-d transposed convolution", {
         **_CONV_ATTRS,
         "padding": Attr(int, 0, "padding"),

@@ -88,28 +88,6 @@ def concat_into(out: torch.Tensor, pieces: list[torch.Tensor], starts: list[int]
     return out
 
 
-def conv_into(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
-              padding: int, dilation: int, groups: int, out: torch.Tensor) -> torch.Tensor:
-    """A convolution written into ``out``: oneDNN's convolution with a fused sum (it adds into
-    the destination, so ``out`` is zeroed first: a memset, cheaper than the page faults of a
-    fresh large tensor); elsewhere the convolution's result is copied in.
-
-    >>> cl = torch.channels_last
-    >>> x, w = torch.randn(1, 3, 8, 8).contiguous(memory_format=cl), torch.randn(4, 3, 3, 3)
-    >>> out = torch.empty(1, 4, 8, 8).contiguous(memory_format=cl)
-    >>> ref = torch.conv2d(x, w, None, 1, 2, 2)
-    >>> torch.allclose(conv_into(x, w, None, 1, 2, 2, 1, out), ref, atol=1e-5)
-    True
-    """
-    if x.device.type == "cpu" and out.is_contiguous(memory_format=torch.channels_last) \
-            and hasattr(torch.ops.mkldnn, "_convolution_pointwise_"):
-        out.zero_()
-        return torch.ops.mkldnn._convolution_pointwise_.binary(
-            out, x, weight, bias, [padding] * 2, [stride] * 2, [dilation] * 2, groups, "add",
-            None, None, [], None)
-    return out.copy_(torch.conv2d(x, weight, bias, stride, padding, dilation, groups))
-
-
 def prelu_into(x: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """PReLU written into ``out`` (torch's PReLU has no ``out=``): ``x + (a - 1) min(x, 0)``,
     two passes, the second in place.

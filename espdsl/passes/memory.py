@@ -7,13 +7,16 @@ forward (~190 MiB of fresh pages); process-wide allocator settings would hide th
 library must not change its host process's malloc.
 
 What: every value whose op can write into a given buffer (``OpDef.writes_into_buffer``:
-concatenation, sums, affine, average pooling, depth_to_space, and 1x1 convolutions as matrix
-products when their output is at least :data:`POINTWISE_MIN_BYTES`; smaller ones stay with
-oneDNN, measured faster) gets a slot in one workspace. A value lives from the op that makes it
-to its last reader; values whose lifetimes overlap get disjoint slots, placed greedily largest
-first at the lowest offset that fits (TFLite's "greedy by size"). The network output is not in
-the workspace (a caller keeps it): the builder writes it into a recycled tensor that is reused
-only when nobody holds it any more (:class:`espdsl.runtime.OutputPool`).
+concatenation, sums, affine, average pooling, depth_to_space; PReLU and 1x1 convolutions as
+matrix products when their output is at least :data:`LARGE_BYTES`) gets a slot in one
+workspace. A value lives from the op that makes it to its last reader; values whose lifetimes
+overlap get disjoint slots, placed greedily largest first at the lowest offset that fits
+(TFLite's "greedy by size"). Inputs of a concatenation that can write into a channel slice are
+written in place, into their channels of the concatenation's slot. The network output is not
+in the workspace (a caller keeps it): the builder writes it into a recycled tensor that is
+reused only when nobody holds it any more (:class:`espdsl.runtime.OutputPool`). What is left to
+the allocator is small, or a convolution output that the PReLU after it frees at once, so the
+heap stays warm: no page faults per forward (``espdsl bench`` counts them).
 
 >>> import espdsl
 >>> from espdsl.passes import Program
@@ -35,9 +38,11 @@ from .rewrite import consumers
 ALIGN = 16                          # slot offsets in elements (64 bytes of float32)
 BYTES = 4
 LARGE_BYTES = 8 * 2 ** 20          # see COSTLY
-# ops whose out= form costs more than a fresh tensor that does not page-fault (a convolution
-# zeroes its destination first, or is a matrix product, slower than oneDNN below a few MB; a
-# PReLU takes two passes): planned only from LARGE_BYTES, where a fresh tensor would fault
+# ops whose out= form costs more than a fresh tensor that does not page-fault (a 1x1 convolution
+# as a matrix product is slower than oneDNN below a few MB; PReLU takes two passes): planned only
+# from LARGE_BYTES, where a fresh tensor would fault. Other convolutions have no out= form (with
+# a zeroed destination and oneDNN's fused sum they measured slower than a fresh tensor: 221 vs
+# 205 ms a forward, one thread): their outputs are freed by the PReLU that follows at once.
 COSTLY = {"conv", "prelu"}
 VIEW_OPS = {"shuffle"}              # results that may share memory with their input
 WHOLE_OUT = {"conv", "concat"}      # out= forms that need a whole buffer, not a channel slice
