@@ -34,6 +34,7 @@ from torch import fx, nn
 
 from .ir import IR, Node, class_name
 from .ops import OPS
+from .passes.layout import layout_of
 from .runtime import (Affine, OutputPool, PlannedModule, Workspace, channel_shuffle, concat_into,
                       depth_to_space, memory_format, pointwise_conv, prelu_into)
 
@@ -169,7 +170,7 @@ EMITTERS: dict[str, Emitter] = {
     "shuffle": lambda b, node, ins, out: b.call(channel_shuffle, (ins[0], node.attrs["groups"])),
     "upsample": _emit_upsample,
     "depth_to_space": lambda b, node, ins, out: b.call(depth_to_space, (ins[0], node.attrs["factor"]), {
-        **_out(out), **({"channels_last": True} if b.ir.meta.get("layout") else {})}),
+        **_out(out), **({"channels_last": True} if layout_of(b.ir, node.name) else {})}),
 }
 
 
@@ -177,21 +178,18 @@ def emit(ir: IR, plan: dict | None = None) -> fx.Graph:
     """The fx graph of ``ir``; with a memory plan, planned values are written into
     ``self.workspace.v<i>`` and the output into a tensor from ``self.output_pool``."""
     b = Builder(ir, plan)
-    layout = ir.meta.get("layout")
     slots = {name: i for i, name in enumerate(plan["slots"])} if plan else {}
     pieces = {name: i for i, name in enumerate(plan.get("pieces", {}))} if plan else {}
     values: dict[str, fx.Node] = {}
     x = None
     for node in ir.nodes():
+        b.node = node
         if node.op == "input":
             x = values[node.name] = b.graph.placeholder("x")
-            if layout:
-                b.node = node
-                values[node.name] = b.call("contiguous", (x,),
-                                           {"memory_format": memory_format(layout)},
-                                           kind="call_method")
+            if layout_of(ir, node.name):
+                values[node.name] = b.call("contiguous", (x,), {
+                    "memory_format": memory_format(layout_of(ir, node.name))}, kind="call_method")
             continue
-        b.node = node
         out = None
         if node.name in slots:
             out = b.attr(f"workspace.v{slots[node.name]}")
@@ -199,7 +197,13 @@ def emit(ir: IR, plan: dict | None = None) -> fx.Graph:
             out = b.attr(f"workspace.s{pieces[node.name]}")
         elif plan and plan.get("output") and node.name == ir.output:
             out = b.call("output_pool", (x,), kind="call_module")
-        values[node.name] = EMITTERS[node.op](b, node, [values[i] for i in node.inputs], out)
+        ins = [values[i] for i in node.inputs]
+        mine = layout_of(ir, node.name)
+        if mine and out is None and node.op != "conv":   # convs take either layout themselves
+            ins = [b.call("contiguous", (v,), {"memory_format": memory_format(mine)},
+                          kind="call_method") if layout_of(ir, i) != mine else v
+                   for i, v in zip(node.inputs, ins)]
+        values[node.name] = EMITTERS[node.op](b, node, ins, out)
     b.node = None
     b.graph.output(values[ir.output])
     b.graph.lint()
@@ -226,15 +230,16 @@ def build(ir: IR, *, device: Any = None) -> fx.GraphModule | PlannedModule:
     plan = ir.meta.get("memory_plan")
     if not plan or str(device) == "meta":
         return general
-    slots = [(offset, numel, (ir.batch, *ir.node(name).shape))
+    slots = [(offset, numel, (ir.batch, *ir.node(name).shape), layout_of(ir, name))
              for name, (offset, numel) in plan["slots"].items()]
     index = {name: i for i, name in enumerate(plan["slots"])}
     slices = [(index[concat], start, ir.node(piece).shape[0])
               for piece, (concat, start) in plan.get("pieces", {}).items()]
     some = next(iter(general.parameters()), None)
-    workspace = Workspace(plan["arena"], slots, layout,
-                          device=some.device if some is not None else device, slices=slices)
-    extras = {"workspace": workspace, "output_pool": OutputPool(ir.output_shape, layout)}
+    workspace = Workspace(plan["arena"], slots, device=some.device if some is not None else device,
+                          slices=slices)
+    extras = {"workspace": workspace,
+              "output_pool": OutputPool(ir.output_shape, layout_of(ir, ir.output))}
     for name, module in extras.items():
         root.add_module(name, module)
     planned = _graph_module(root, emit(ir, plan), class_name(ir.name) + "Planned")

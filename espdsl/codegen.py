@@ -24,6 +24,7 @@ import jinja2
 
 from . import __version__
 from .ir import IR, Node, class_name
+from .passes.layout import layout_of
 from .registry import data_dir
 from .summary import scope_params
 
@@ -136,10 +137,10 @@ def to_python(ir: IR) -> str:
     names: dict[str, str] = {"input": "x"}
     taken = {"x", "self", "torch", "nn", "F", *HELPERS}
     forward: list[str] = []
-    layout = ir.meta.get("layout")
-    if layout == "channels_last":
+    if ir.meta.get("layout") == "channels_last":
         init.append("self.to(memory_format=torch.channels_last)")
-        forward.append("x = x.contiguous(memory_format=torch.channels_last)")
+        if layout_of(ir, "input"):
+            forward.append("x = x.contiguous(memory_format=torch.channels_last)")
     for node in ops:
         var = re.sub(r"\W", "_", node.name)
         if keyword.iskeyword(var):
@@ -149,7 +150,11 @@ def to_python(ir: IR) -> str:
             var, i = f"{base}_{i}", i + 1
         taken.add(var)
         names[node.name] = var
-        forward.append(f"{var} = {CODEGEN[node.op].call(node, [names[s] for s in node.inputs])}")
+        args = [names[s] for s in node.inputs]
+        if layout_of(ir, node.name) and node.op != "conv":   # where NHWC begins
+            args = [a if layout_of(ir, s) else f"{a}.contiguous(memory_format=torch.channels_last)"
+                    for s, a in zip(node.inputs, args)]
+        forward.append(f"{var} = {CODEGEN[node.op].call(node, args)}")
     helpers = sorted({CODEGEN[n.op].helper for n in ops if CODEGEN[n.op].helper})
     params = ", ".join(f"{k}={v!r}" for k, v in ir.params.items()) or "no parameters"
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("templates"))),

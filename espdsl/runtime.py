@@ -124,32 +124,33 @@ class Affine(nn.Module):
 
 class Workspace(nn.Module):
     """One preallocated tensor (``arena``) and every planned value as a view into it
-    (attributes ``v0``, ``v1``, ...). The views follow the arena when the model moves.
+    (attributes ``v0``, ``v1``, ...; each slot in its own layout). The views follow the arena
+    when the model moves.
 
     Channel slices of slots (``s0``, ``s1``, ...: ``(slot, first channel, channels)``) are where
     a concatenation's inputs are written in place.
 
-    >>> ws = Workspace(12, [(0, 4, (1, 1, 2, 2)), (4, 8, (1, 2, 2, 2))], "channels_last",
+    >>> ws = Workspace(12, [(0, 4, (1, 1, 2, 2), None), (4, 8, (1, 2, 2, 2), "channels_last")],
     ...                slices=[(1, 1, 1)])
     >>> ws.v1.shape, ws.v1.is_contiguous(memory_format=torch.channels_last), ws.s0.shape
     (torch.Size([1, 2, 2, 2]), True, torch.Size([1, 1, 2, 2]))
     """
 
-    def __init__(self, numel: int, slots: list[tuple[int, int, tuple[int, ...]]],
-                 layout: str | None, device: Any = None, dtype: torch.dtype = torch.float32,
+    def __init__(self, numel: int, slots: list[tuple[int, int, tuple[int, ...], str | None]],
+                 device: Any = None, dtype: torch.dtype = torch.float32,
                  slices: list[tuple[int, int, int]] = ()):
         super().__init__()
         self.register_buffer("arena", torch.empty(numel, device=device, dtype=dtype),
                              persistent=False)
-        self._slots, self._layout, self._slices = list(slots), layout, list(slices)
+        self._slots, self._slices = list(slots), list(slices)
         self._make_views()
 
     def _make_views(self) -> None:
         views = []
-        for i, (offset, numel, shape) in enumerate(self._slots):
+        for i, (offset, numel, shape, layout) in enumerate(self._slots):
             flat = self.arena[offset:offset + numel]
             n, c, h, w = shape
-            view = (flat.view(n, h, w, c).permute(0, 3, 1, 2) if self._layout == CHANNELS_LAST
+            view = (flat.view(n, h, w, c).permute(0, 3, 1, 2) if layout == CHANNELS_LAST
                     else flat.view(n, c, h, w))
             object.__setattr__(self, f"v{i}", view)
             views.append(view)

@@ -33,6 +33,7 @@ from typing import Any
 
 from ..ir import IR
 from ..ops import OPS
+from .layout import layout_of
 from .rewrite import consumers
 
 ALIGN = 16                          # slot offsets in elements (64 bytes of float32)
@@ -109,7 +110,8 @@ def in_place_pieces(ir: IR, planned: set[str]) -> dict[str, tuple[str, int]]:
         start = 0
         for src in node.inputs:
             if (src in planned and src not in pieces and ir.node(src).op not in WHOLE_OUT
-                    and node.inputs.count(src) == 1):
+                    and node.inputs.count(src) == 1
+                    and layout_of(ir, src) == layout_of(ir, node.name)):
                 pieces[src] = (node.name, start)
             start += ir.node(src).shape[0]
     return pieces
