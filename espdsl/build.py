@@ -36,7 +36,8 @@ from .ir import IR, Node, class_name
 from .ops import OPS
 from .passes.layout import layout_of
 from .runtime import (Affine, OutputPool, PlannedModule, Workspace, channel_shuffle, concat_into,
-                      depth_to_space, memory_format, pointwise_conv, prelu_into)
+                      depth_to_space, memory_format, pointwise_conv, pointwise_to_space,
+                      prelu_into)
 
 __all__ = ["build", "make_module", "MODULES", "EMITTERS", "Builder", "channel_shuffle"]
 
@@ -78,6 +79,7 @@ class Builder:
         self.graph = fx.Graph()
         self.plan = plan
         self.node: Node | None = None      # the IR node being emitted (names the fx nodes)
+        self.values: dict[str, Any] = {}   # IR node -> its fx value
 
     def call(self, target: Any, args: tuple, kwargs: dict | None = None,
              kind: str = "call_function") -> fx.Node:
@@ -155,6 +157,17 @@ def _emit_concat(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None
     return b.call(concat_into, (out, rest, starts))
 
 
+def _emit_depth_to_space(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
+    conv = (b.plan or {}).get("fused", {}).get(node.name)
+    if conv is not None and out is not None:      # with the 1x1 conv before it, in blocks
+        src = b.ir.node(conv)
+        bias = b.attr(f"{conv}.bias") if src.attrs["bias"] else None
+        return b.call(pointwise_to_space, (b.values[src.inputs[0]], b.attr(f"{conv}.weight"),
+                                           bias, node.attrs["factor"], out))
+    flags = {"channels_last": True} if layout_of(b.ir, node.name) else {}
+    return b.call(depth_to_space, (ins[0], node.attrs["factor"]), {**_out(out), **flags})
+
+
 EMITTERS: dict[str, Emitter] = {
     "conv": _emit_conv,
     "deconv": lambda b, node, ins, out: b.module((ins[0],)),
@@ -169,8 +182,7 @@ EMITTERS: dict[str, Emitter] = {
     "add": _emit_add,
     "shuffle": lambda b, node, ins, out: b.call(channel_shuffle, (ins[0], node.attrs["groups"])),
     "upsample": _emit_upsample,
-    "depth_to_space": lambda b, node, ins, out: b.call(depth_to_space, (ins[0], node.attrs["factor"]), {
-        **_out(out), **({"channels_last": True} if layout_of(b.ir, node.name) else {})}),
+    "depth_to_space": _emit_depth_to_space,
 }
 
 
@@ -180,7 +192,8 @@ def emit(ir: IR, plan: dict | None = None) -> fx.Graph:
     b = Builder(ir, plan)
     slots = {name: i for i, name in enumerate(plan["slots"])} if plan else {}
     pieces = {name: i for i, name in enumerate(plan.get("pieces", {}))} if plan else {}
-    values: dict[str, fx.Node] = {}
+    skipped = set(plan.get("fused", {}).values()) if plan else set()
+    values = b.values
     x = None
     for node in ir.nodes():
         b.node = node
@@ -189,6 +202,9 @@ def emit(ir: IR, plan: dict | None = None) -> fx.Graph:
             if layout_of(ir, node.name):
                 values[node.name] = b.call("contiguous", (x,), {
                     "memory_format": memory_format(layout_of(ir, node.name))}, kind="call_method")
+            continue
+        if node.name in skipped:          # computed by the op it is fused into
+            values[node.name] = None
             continue
         out = None
         if node.name in slots:

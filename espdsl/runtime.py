@@ -75,6 +75,40 @@ def pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     return out
 
 
+def pointwise_to_space(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                       factor: int, out: torch.Tensor, block_bytes: int = 2 ** 20) -> torch.Tensor:
+    """A 1x1 convolution to ``s * s * C`` channels (DCR order) and ``depth_to_space(s)`` in one:
+    the matrix product runs over a few rows of pixels at a time, into a scratch block that stays
+    in cache, and each block is copied straight to its place in ``out`` (any layout, a channel
+    slice too): the ``s * s * C`` channel intermediate never goes to memory.
+
+    >>> cl = torch.channels_last
+    >>> x, w = torch.randn(1, 3, 4, 6).contiguous(memory_format=cl), torch.randn(8, 3, 1, 1)
+    >>> out = torch.empty(1, 2, 8, 12).contiguous(memory_format=cl)
+    >>> ref = depth_to_space(torch.conv2d(x, w), 2)
+    >>> torch.allclose(pointwise_to_space(x, w, None, 2, out, block_bytes=64), ref, atol=1e-5)
+    True
+    """
+    n, cin, h, w = x.shape
+    s, c = factor, out.shape[1]
+    rows_x = x.permute(0, 2, 3, 1).reshape(n, h * w, cin)
+    wt = weight.view(weight.shape[0], cin).t()
+    dst = out.permute(0, 2, 3, 1).unflatten(2, (w, s)).unflatten(1, (h, s))  # n, h, i, w, j, c
+    rows = max(1, min(h, block_bytes // (w * s * s * c * out.element_size())))
+    scratch = torch.empty(rows * w, s * s * c, dtype=out.dtype, device=out.device)
+    for b in range(n):
+        for top in range(0, h, rows):
+            take = min(rows, h - top)
+            block = scratch[:take * w]
+            part = rows_x[b, top * w:(top + take) * w]
+            if bias is None:
+                torch.mm(part, wt, out=block)
+            else:
+                torch.addmm(bias, part, wt, out=block)
+            dst[b, top:top + take].copy_(block.view(take, w, s, s, c).permute(0, 2, 1, 3, 4))
+    return out
+
+
 def concat_into(out: torch.Tensor, pieces: list[torch.Tensor], starts: list[int]) -> torch.Tensor:
     """Copy ``pieces`` into their channels of ``out``, a concatenation whose other inputs were
     written there in place by their own ops.

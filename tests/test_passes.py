@@ -322,3 +322,22 @@ def test_plan_with_every_value_planned_is_exact(name):
     with torch.no_grad():
         ref, got = model(x), fast(x)
     assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
+def test_fused_pointwise_conv_keeps_its_input_alive_until_the_fused_op():
+    from espdsl.passes.memory import lifetimes
+    ir = espdsl.optimize("espnet", alpha3=2)
+    plan = ir.meta["memory_plan"]
+    assert plan["fused"] == {"up_l3.0.to_space": "up_l3.0", "up_l2.0.to_space": "up_l2.0",
+                             "classifier.to_space": "classifier"}
+    spans = lifetimes(ir)
+    index = {n.name: i for i, n in enumerate(ir.nodes())}
+    for space, conv in plan["fused"].items():
+        assert conv not in plan["slots"]
+        src = ir.node(conv).inputs[0]
+        # nothing planned may take src's memory before the fused op has read it
+        if src in plan["slots"]:
+            o, n = plan["slots"][src]
+            for other, (oo, nn_) in plan["slots"].items():
+                if other != src and spans[other][0] == index[space] and not (o + n <= oo or oo + nn_ <= o):
+                    raise AssertionError((src, other))
