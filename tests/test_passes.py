@@ -141,15 +141,30 @@ def test_memory_plan_never_shares_memory_between_live_values():
     ir = espdsl.optimize("espnet", alpha3=3)
     plan = ir.meta["memory_plan"]
     spans = lifetimes(ir)
-    slots = plan["slots"]
-    assert slots and plan["output"]
+    slots, over = plan["slots"], plan["in_place"]
+
+    def group(name):                 # a result written over an input shares its memory
+        while name in over:
+            name = over[name]
+        return name
+
+    assert slots and plan["output"] and over
     items = list(slots.items())
     for i, (a, (oa, na)) in enumerate(items):
         assert oa + na <= plan["arena"]
         for b, (ob, nb) in items[i + 1:]:
             (fa, la), (fb, lb) = spans[a], spans[b]
-            if not (la < fb or lb < fa):                 # alive together
+            if not (la < fb or lb < fa) and group(a) != group(b):    # alive together
                 assert oa + na <= ob or ob + nb <= oa, (a, b)
+    for piece, (concat, _) in plan["pieces"].items():   # a piece lives in its concat's slot
+        oc, nc = slots[concat]
+        fp, lp = spans[piece]
+        for b, (ob, nb) in items:
+            fb, lb = spans[b]
+            if group(b) != group(concat) and not (lp < fb or lb < fp):
+                assert oc + nc <= ob or ob + nb <= oc, (piece, b)
+    for result, src in over.items():  # only over an input read last by that very op
+        assert src in ir.node(result).inputs and spans[src][1] == spans[result][0]
     assert plan["arena"] * 4 < plan["planned_bytes"]     # slots are reused
 
 

@@ -47,6 +47,7 @@ LARGE_BYTES = 8 * 2 ** 20          # see COSTLY
 COSTLY = {"conv", "prelu"}
 VIEW_OPS = {"shuffle"}              # results that may share memory with their input
 WHOLE_OUT = {"conv", "concat"}      # out= forms that need a whole buffer, not a channel slice
+IN_PLACE = {"add", "affine"}        # element-wise: the result may overwrite an input
 
 
 def lifetimes(ir: IR) -> dict[str, tuple[int, int]]:
@@ -132,6 +133,26 @@ def streamed(ir: IR, planned: set[str]) -> dict[str, str]:
     return fused
 
 
+def in_place(ir: IR, has_slot: set[str], spans: dict[str, tuple[int, int]]) -> dict[str, str]:
+    """``result -> input`` for element-wise ops (sums, affines) written over an input that
+    dies there (same shape and layout): the memory just read is written again while it is in
+    cache, instead of a third region (one thread, 8 MB: a sum 0.58 -> 0.22 ms)."""
+    index = {n.name: i for i, n in enumerate(ir.nodes())}
+    over: dict[str, str] = {}
+    taken: set[str] = set()
+    for node in ir.nodes():
+        if node.op not in IN_PLACE or node.name not in has_slot:
+            continue
+        for src in dict.fromkeys(node.inputs):
+            if (src in has_slot and src not in taken and spans[src][1] == index[node.name]
+                    and ir.node(src).shape == node.shape
+                    and layout_of(ir, src) == layout_of(ir, node.name)):
+                over[node.name] = src
+                taken.add(src)
+                break
+    return over
+
+
 def plan_memory(program: Any, large_bytes: int | None = None) -> Any:
     from . import Program
     large = LARGE_BYTES if large_bytes is None else large_bytes
@@ -149,19 +170,29 @@ def plan_memory(program: Any, large_bytes: int | None = None) -> Any:
             first, last = spans[src]
             spans[src] = (first, max(last, spans[space][0]))
     pieces = in_place_pieces(ir, planned)
+    for piece, (concat, _) in pieces.items():      # the buffer lives while any piece does
+        first, last = spans[concat]
+        spans[concat] = (min(first, spans[piece][0]), max(last, spans[piece][1]))
+    over = in_place(ir, planned - set(pieces), spans)
+
+    def root(name: str) -> str:                    # the value whose memory ``name`` reuses
+        while name in over:
+            name = over[name]
+        return name
+
     blocks: dict[str, tuple[int, int, int]] = {}
     for name in (n.name for n in ir.nodes()):
         if name in planned and name not in pieces:
             c, h, w = ir.node(name).shape
-            blocks[name] = (ir.batch * c * h * w, *spans[name])
-    for piece, (concat, _) in pieces.items():      # the buffer lives while any piece does
-        size, first, last = blocks[concat]
-        blocks[concat] = (size, min(first, spans[piece][0]), max(last, spans[piece][1]))
+            size, first, last = blocks.get(root(name), (ir.batch * c * h * w, *spans[name]))
+            blocks[root(name)] = (size, min(first, spans[name][0]), max(last, spans[name][1]))
     slots, arena = place(blocks)
     plan = {
         "arena": arena,
-        "slots": {name: list(slots[name]) for name in (n.name for n in ir.nodes()) if name in slots},
+        "slots": {name: list(slots[root(name)]) for name in (n.name for n in ir.nodes())
+                  if name in planned and name not in pieces},
         "pieces": {name: list(where) for name, where in pieces.items()},
+        "in_place": dict(over),
         "output": output,
         "fused": dict(fused),
         "planned_bytes": sum(size for size, _, _ in blocks.values()) * BYTES,
