@@ -55,23 +55,34 @@ def depth_to_space(x: torch.Tensor, factor: int, out: torch.Tensor | None = None
 
 def pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                    out: torch.Tensor) -> torch.Tensor:
-    """A 1x1 convolution (stride 1, no groups) of channels-last ``x`` as one matrix product
-    written into the channels-last ``out``: (N*H*W, Cin) @ (Cin, Cout).
+    """A 1x1 convolution (stride 1, no groups) as one matrix product written into ``out``:
+    (N*H*W, Cin) @ (Cin, Cout) in channels-last layout, (Cout, Cin) @ (Cin, H*W) in NCHW.
 
     >>> cl = torch.channels_last
     >>> x, w = torch.randn(2, 3, 4, 5).contiguous(memory_format=cl), torch.randn(6, 3, 1, 1)
     >>> out = torch.empty(2, 6, 4, 5).contiguous(memory_format=cl)
     >>> torch.allclose(pointwise_conv(x, w, None, out), torch.conv2d(x, w), atol=1e-5)
     True
+    >>> out = torch.empty(2, 6, 4, 5)
+    >>> torch.allclose(pointwise_conv(x.contiguous(), w, None, out), torch.conv2d(x, w), atol=1e-5)
+    True
     """
     n, cin, h, w = x.shape
+    w2 = weight.view(weight.shape[0], cin)
+    if not out.is_contiguous(memory_format=torch.channels_last) or out.is_contiguous():
+        for b in range(n):                      # NCHW: (Cout, Cin) @ (Cin, H*W) per sample
+            cols, dest = x[b].reshape(cin, h * w), out[b].view(out.shape[1], h * w)
+            if bias is None:
+                torch.mm(w2, cols, out=dest)
+            else:
+                torch.addmm(bias.view(-1, 1), w2, cols, out=dest)
+        return out
     rows = x.permute(0, 2, 3, 1).reshape(n * h * w, cin)
     dest = out.permute(0, 2, 3, 1).view(n * h * w, out.shape[1])
-    wt = weight.view(weight.shape[0], cin).t()
     if bias is None:
-        torch.mm(rows, wt, out=dest)
+        torch.mm(rows, w2.t(), out=dest)
     else:
-        torch.addmm(bias, rows, wt, out=dest)
+        torch.addmm(bias, rows, w2.t(), out=dest)
     return out
 
 

@@ -356,3 +356,16 @@ def test_fused_pointwise_conv_keeps_its_input_alive_until_the_fused_op():
             for other, (oo, nn_) in plan["slots"].items():
                 if other != src and spans[other][0] == index[space] and not (o + n <= oo or oo + nn_ <= o):
                     raise AssertionError((src, other))
+
+
+def test_plan_without_channels_last_is_exact():
+    """The memory plan does not need the channels-last pass (a 1x1 convolution writes NCHW)."""
+    import functools
+
+    from espdsl.passes.memory import plan_memory
+    model, x = case("espnet")
+    fast = optimize_model(model, ["deconv_to_depth_to_space", functools.partial(plan_memory, large_bytes=0)])
+    assert "layout" not in fast.espdsl_ir.meta and fast.espdsl_ir.meta["memory_plan"]["fused"]
+    with torch.no_grad():
+        ref, got = model(x), fast(x)
+    assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()
