@@ -153,7 +153,11 @@ def in_place(ir: IR, has_slot: set[str], spans: dict[str, tuple[int, int]]) -> d
     return over
 
 
-def plan_memory(program: Any, large_bytes: int | None = None) -> Any:
+def plan_memory(program: Any, large_bytes: int | None = None, *, pieces: bool = True,
+                in_place_ops: bool = True, fuse: bool = True) -> Any:
+    """The plan (see the module doc); ``large_bytes`` overrides :data:`LARGE_BYTES`, and
+    ``pieces``, ``in_place_ops``, ``fuse`` switch its refinements off (to measure what each
+    pays: ``benchmarks/bench_passes.py``)."""
     from . import Program
     large = LARGE_BYTES if large_bytes is None else large_bytes
     ir = program.ir
@@ -163,17 +167,17 @@ def plan_memory(program: Any, large_bytes: int | None = None) -> Any:
                if spans[n.name][1] < end and _plannable(ir, n.name, large)}
     out = ir.node(ir.output)
     output = out.op not in VIEW_OPS and _plannable(ir, out.name, large)
-    fused = streamed(ir, planned | ({out.name} if output else set()))
+    fused = streamed(ir, planned | ({out.name} if output else set())) if fuse else {}
     planned -= set(fused.values())
     for space, conv in fused.items():            # the fused op reads the conv's input
         for src in ir.node(conv).inputs:
             first, last = spans[src]
             spans[src] = (first, max(last, spans[space][0]))
-    pieces = in_place_pieces(ir, planned)
-    for piece, (concat, _) in pieces.items():      # the buffer lives while any piece does
+    into = in_place_pieces(ir, planned) if pieces else {}
+    for piece, (concat, _) in into.items():        # the buffer lives while any piece does
         first, last = spans[concat]
         spans[concat] = (min(first, spans[piece][0]), max(last, spans[piece][1]))
-    over = in_place(ir, planned - set(pieces), spans)
+    over = in_place(ir, planned - set(into), spans) if in_place_ops else {}
 
     def root(name: str) -> str:                    # the value whose memory ``name`` reuses
         while name in over:
@@ -182,7 +186,7 @@ def plan_memory(program: Any, large_bytes: int | None = None) -> Any:
 
     blocks: dict[str, tuple[int, int, int]] = {}
     for name in (n.name for n in ir.nodes()):
-        if name in planned and name not in pieces:
+        if name in planned and name not in into:
             c, h, w = ir.node(name).shape
             size, first, last = blocks.get(root(name), (ir.batch * c * h * w, *spans[name]))
             blocks[root(name)] = (size, min(first, spans[name][0]), max(last, spans[name][1]))
@@ -190,8 +194,8 @@ def plan_memory(program: Any, large_bytes: int | None = None) -> Any:
     plan = {
         "arena": arena,
         "slots": {name: list(slots[root(name)]) for name in (n.name for n in ir.nodes())
-                  if name in planned and name not in pieces},
-        "pieces": {name: list(where) for name, where in pieces.items()},
+                  if name in planned and name not in into},
+        "pieces": {name: list(where) for name, where in into.items()},
         "in_place": dict(over),
         "output": output,
         "fused": dict(fused),
