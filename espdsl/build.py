@@ -41,6 +41,8 @@ from .runtime import (Affine, OutputPool, PlannedModule, Workspace, channel_shuf
 
 __all__ = ["build", "make_module", "MODULES", "EMITTERS", "Builder", "channel_shuffle"]
 
+WORKSPACE, OUTPUTS = "_workspace", "_outputs"     # the planned graph's own submodules
+
 
 # -- the modules of stateful ops ----------------------------------------------------------------
 def _conv(node: Node, cin: int) -> nn.Module:
@@ -188,7 +190,8 @@ EMITTERS: dict[str, Emitter] = {
 
 def emit(ir: IR, plan: dict | None = None) -> fx.Graph:
     """The fx graph of ``ir``; with a memory plan, planned values are written into
-    ``self.workspace.v<i>`` and the output into a tensor from ``self.output_pool``."""
+    ``self._workspace.v<i>`` (or a channel slice ``s<i>``) and the output into a tensor from
+    ``self._outputs``."""
     b = Builder(ir, plan)
     slots = {name: i for i, name in enumerate(plan["slots"])} if plan else {}
     pieces = {name: i for i, name in enumerate(plan.get("pieces", {}))} if plan else {}
@@ -208,11 +211,11 @@ def emit(ir: IR, plan: dict | None = None) -> fx.Graph:
             continue
         out = None
         if node.name in slots:
-            out = b.attr(f"workspace.v{slots[node.name]}")
+            out = b.attr(f"{WORKSPACE}.v{slots[node.name]}")
         elif node.name in pieces:
-            out = b.attr(f"workspace.s{pieces[node.name]}")
+            out = b.attr(f"{WORKSPACE}.s{pieces[node.name]}")
         elif plan and plan.get("output") and node.name == ir.output:
-            out = b.call("output_pool", (x,), kind="call_module")
+            out = b.call(OUTPUTS, (x,), kind="call_module")
         ins = [values[i] for i in node.inputs]
         mine = layout_of(ir, node.name)
         if mine and out is None and node.op != "conv":   # convs take either layout themselves
@@ -241,31 +244,31 @@ def build(ir: IR, *, device: Any = None) -> fx.GraphModule | PlannedModule:
     layout = ir.meta.get("layout")
     if layout:
         root.to(memory_format=memory_format(layout))
-    general = _graph_module(root, emit(ir), class_name(ir.name))
-    general.espdsl_ir = ir  # keep what it was built from (not part of the state_dict)
-    plan = ir.meta.get("memory_plan")
-    if not plan or str(device) == "meta":
-        return general
+    plan = ir.meta.get("memory_plan") if str(device) != "meta" else None
+    if not plan:
+        gm = _graph_module(root, emit(ir), class_name(ir.name))
+        gm.espdsl_ir = ir  # keep what it was built from (not part of the state_dict)
+        return gm
     slots = [(offset, numel, (ir.batch, *ir.node(name).shape), layout_of(ir, name))
              for name, (offset, numel) in plan["slots"].items()]
     index = {name: i for i, name in enumerate(plan["slots"])}
     slices = [(index[concat], start, ir.node(piece).shape[0])
               for piece, (concat, start) in plan.get("pieces", {}).items()]
-    some = next(iter(general.parameters()), None)
-    workspace = Workspace(plan["arena"], slots, device=some.device if some is not None else device,
-                          slices=slices)
-    extras = {"workspace": workspace,
-              "output_pool": OutputPool(ir.output_shape, layout_of(ir, ir.output))}
-    for name, module in extras.items():
-        root.add_module(name, module)
+    some = next(iter(root.parameters()), None)
+    # children of both graphs (non-persistent: not in the state_dict); they move with the model
+    root.add_module(WORKSPACE, Workspace(plan["arena"], slots, slices=slices,
+                                         device=some.device if some is not None else device))
+    root.add_module(OUTPUTS, OutputPool(ir.output_shape, layout_of(ir, ir.output)))
     planned = _graph_module(root, emit(ir, plan), class_name(ir.name) + "Planned")
-    return PlannedModule(general, planned, ir)
+    model = _graph_module(root, emit(ir), class_name(ir.name), cls=PlannedModule)
+    return model.attach(planned, ir)
 
 
-def _graph_module(root: nn.Module, graph: fx.Graph, name: str) -> fx.GraphModule:
+def _graph_module(root: nn.Module, graph: fx.Graph, name: str,
+                  cls: type = fx.GraphModule) -> fx.GraphModule:
     """``fx.GraphModule(root, graph)`` without its per-target copy of ``root``'s module tree
     (tens of thousands of new containers for a deep network): the tree is adopted as it is."""
-    gm = fx.GraphModule(nn.Module(), fx.Graph(), class_name=name)
+    gm = cls(nn.Module(), fx.Graph(), class_name=name)
     for child, module in root.named_children():
         gm.add_module(child, module)
     gm.graph = graph

@@ -258,38 +258,24 @@ class OutputPool(nn.Module):
         return state
 
 
-class PlannedModule(nn.Module):
-    """An optimized model: the plain graph of an IR plus the same graph with a static memory
-    plan (every planned value written into a preallocated workspace, the output recycled).
+class PlannedModule(fx.GraphModule):
+    """An optimized model: a ``GraphModule`` of the IR's plain graph that also holds the same
+    graph with a static memory plan (``planned``: every planned value written into a
+    preallocated workspace, the output into a recycled tensor).
 
-    ``forward`` runs the planned graph when the input has the planned shape, dtype and device,
-    no gradient is needed, nothing is tracing or compiling the model and no other thread is
-    inside it; otherwise the plain graph, which gives the same result. ``graph``, ``code`` and
-    the state_dict are the plain graph's. Inference only: ``train()`` raises.
+    A call runs the planned graph when the input has the planned shape, dtype and device, no
+    gradient is needed, nothing is tracing or compiling the model and no other thread is inside
+    it; otherwise the plain graph (``forward``, ``graph``, ``code``), which gives the same
+    result. Parameters and state_dict are the plain graph's, shared with the planned one.
+    Inference only: ``train()`` raises. Make one with :func:`espdsl.build.build`.
     """
 
-    def __init__(self, general: fx.GraphModule, planned: fx.GraphModule, ir: Any):
-        super().__init__()
-        self.general = general
-        object.__setattr__(self, "_planned", planned)   # shares general's modules: not a child
+    def attach(self, planned: fx.GraphModule, ir: Any) -> "PlannedModule":
+        object.__setattr__(self, "_planned", planned)   # shares our modules: not a child
         self.espdsl_ir = ir
         self._shape = tuple(ir.input_shape)
         self._lock = threading.Lock()
-
-    # the state_dict and modules are the plain graph's, without a "general." prefix
-    def state_dict(self, *args: Any, **kwargs: Any):
-        return self.general.state_dict(*args, **kwargs)
-
-    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False):
-        return self.general.load_state_dict(state_dict, strict=strict, assign=assign)
-
-    @property
-    def graph(self) -> fx.Graph:
-        return self.general.graph
-
-    @property
-    def code(self) -> str:
-        return self.general.code
+        return self
 
     @property
     def planned(self) -> fx.GraphModule:
@@ -304,32 +290,36 @@ class PlannedModule(nn.Module):
                              "train the model built without optimize=True")
         return super().train(False)
 
-    def _apply(self, fn: Any, recurse: bool = True) -> "PlannedModule":
-        super()._apply(fn, recurse)          # the parameters, shared by both graphs
-        self._planned.workspace._apply(fn, recurse)
-        return self
-
     def _can_plan(self, x: Any) -> bool:
         if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
             return False
         if not isinstance(x, torch.Tensor) or tuple(x.shape) != self._shape or x.requires_grad:
             return False
-        arena = self._planned.workspace.arena
+        arena = self._planned._workspace.arena
         return arena.device == x.device and arena.dtype == x.dtype
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._can_plan(x) and self._lock.acquire(blocking=False):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs and self._can_plan(args[0]) \
+                and self._lock.acquire(blocking=False):
             try:
-                return self._planned(x)
+                return self._planned(args[0])
             finally:
                 self._lock.release()
-        return self.general(x)
+        return super().__call__(*args, **kwargs)
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_lock"] = None
-        return state
+    # a copy (deepcopy, pickle, torch.save) is the same IR built again with a copy of the state
+    def __reduce__(self) -> tuple:
+        return (_rebuild_planned, (self.espdsl_ir, self.state_dict()))
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
+    def __deepcopy__(self, memo: dict) -> "PlannedModule":
+        import copy
+        return _rebuild_planned(self.espdsl_ir, copy.deepcopy(self.state_dict(), memo))
+
+
+def _rebuild_planned(ir: Any, state: dict[str, torch.Tensor]) -> PlannedModule:
+    from .build import build
+    some = next(iter(state.values()), None)
+    with torch.no_grad():
+        model = build(ir, device=some.device if some is not None else None)
+        model.load_state_dict(state, strict=True)
+    return model.requires_grad_(False).eval()

@@ -171,7 +171,8 @@ def test_memory_plan_never_shares_memory_between_live_values():
 def test_planned_model_keeps_held_outputs_and_falls_back_on_other_shapes():
     model, x = case("espnet")
     fast = optimize_model(model)
-    assert type(fast).__name__ == "PlannedModule"
+    from espdsl.runtime import PlannedModule
+    assert isinstance(fast, PlannedModule) and isinstance(fast, torch.fx.GraphModule)
     with torch.no_grad():
         y1 = fast(x)
         kept = y1.clone()
@@ -369,3 +370,20 @@ def test_plan_without_channels_last_is_exact():
     with torch.no_grad():
         ref, got = model(x), fast(x)
     assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
+def test_optimized_model_copies_and_pickles_as_itself():
+    import copy
+    import io
+
+    from espdsl.runtime import PlannedModule
+    model, x = case("espnet")
+    fast = optimize_model(model)
+    with torch.no_grad():
+        ref = fast(x)
+        buffer = io.BytesIO()
+        torch.save(fast, buffer)
+        buffer.seek(0)
+        for other in (copy.deepcopy(fast), torch.load(buffer, weights_only=False)):
+            assert isinstance(other, PlannedModule) and other.espdsl_ir.meta["memory_plan"]
+            assert torch.equal(other(x), ref)
