@@ -13,7 +13,7 @@ machine) and as a ratio of medians. A 2048x2048 fp32 matmul is timed between rou
 is each column's achieved GFLOP/s (2 x the analysis' MACs) over its median. Page faults are
 counted per forward. Process-wide allocator settings are left at glibc's defaults.
 
-    python benchmarks/bench_inference.py [--rounds 21] [--no-compile] [--no-onnx]
+    python benchmarks/bench_inference.py [--rounds 21] [--threads N] [--no-compile] [--no-onnx]
 """
 from __future__ import annotations
 
@@ -57,7 +57,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch (and ONNX Runtime) threads; default: torch's own setting")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
     weights = WEIGHTS if WEIGHTS.is_file() else None
     if weights is None:
