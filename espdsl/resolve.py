@@ -18,7 +18,7 @@ import networkx as nx
 from .errors import EspdslError, Loc, ResolveError, SpecError, did_you_mean
 from .expr import evaluate, parse_for, render_template
 from .ir import IR, NAME_RE, Node, Scope
-from .ops import OPS, OpError, Shape, complete_attrs
+from .ops import OPS, OpError, Pair, Shape, complete_attrs
 from .registry import Registry
 from .spec import PARAM_TYPES, NodeSpec, ParamDecl, Spec
 
@@ -363,6 +363,16 @@ class Resolver:
                                 did_you_mean(key, opdef.attrs) if opdef.attrs else f"'{op}' takes no attributes")
             want = opdef.attrs[key].type
             value = render_template(raw, env, aloc) if want is str else evaluate(raw, env, aloc)
+            if want is Pair:
+                if isinstance(value, list):      # a YAML list: each entry is an expression
+                    value = [evaluate(v, env, aloc) for v in value]
+                try:
+                    attrs[key] = Pair.coerce(value)
+                except ValueError as exc:
+                    raise SpecError(f"attribute '{key}' of op '{op}' must be an int or [h, w], "
+                                    f"got {value!r} ({exc})", aloc, f"e.g. '{key}: 3' or "
+                                    f"'{key}: [3, 1]'") from None
+                continue
             if want is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             if want is int and isinstance(value, float) and value.is_integer():
@@ -387,7 +397,8 @@ class Resolver:
             shape = opdef.out_shape(attrs, in_shapes)
         except OpError as exc:
             where = spec.loc(entry.path + (exc.field,)) if exc.field and exc.field in entry.args else loc
-            what = f"{exc}" if op not in ("concat", "add") else f"channel/shape mismatch at {op} '{path}': {exc}"
+            what = (f"{exc}" if op not in ("concat", "add", "mul")
+                    else f"channel/shape mismatch at {op} '{path}': {exc}")
             raise ResolveError(what, where, exc.hint) from None
         if op == "identity":
             return inputs[0]

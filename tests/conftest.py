@@ -5,6 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from espdsl.compat import guard_torchvision
+
+# With torchvision installed (the test extra has it), fvcore, ptflops and the parity tests
+# import it; its PyPI wheel's compiled operators do not load beside the CPU build of torch, so
+# every test process stubs torchvision._meta_registrations first (see espdsl/compat.py).
+guard_torchvision()
+
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT.parent / "shared" / "espnet-reference"
 

@@ -58,6 +58,8 @@ def count_params(model: nn.Module) -> int:
 
 def fvcore_conv_macs(model: nn.Module, x: torch.Tensor) -> int:
     """fvcore's count for its "conv" operator (convolution and transposed convolution)."""
+    from ..compat import guard_torchvision
+    guard_torchvision()     # fvcore may import torchvision (see espdsl.compat)
     from fvcore.nn import FlopCountAnalysis
 
     flops = FlopCountAnalysis(model.eval(), x)
@@ -69,6 +71,8 @@ def fvcore_conv_macs(model: nn.Module, x: torch.Tensor) -> int:
 def ptflops_conv_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """ptflops's MACs with every module but convolutions ignored and functionals not counted
     (a convolution bias would add one per output value: espdsl's blocks have none)."""
+    from ..compat import guard_torchvision
+    guard_torchvision()     # ptflops imports torchvision.ops when torchvision is installed
     from ptflops import get_model_complexity_info
 
     ignore = [nn.BatchNorm2d, nn.PReLU, nn.ReLU, nn.AvgPool2d, nn.MaxPool2d, nn.Upsample]

@@ -85,6 +85,17 @@ class Field:
 ORIGIN = Field(1, (0,), (0,))  # plain ints where exact; Fractions only after up-sampling
 
 
+def broadcast(f: Field) -> Field:
+    """The field of a size-1 axis read by every output position (a ``(C, 1, 1)`` gate times a
+    map): the same pixels for every ``o``, i.e. stride 0.
+
+    >>> broadcast(Field(224, (-3,), (626,))).interval(5)
+    (-3, 626)
+    """
+    iv = f.interval(0)
+    return f if iv is None else Field(0, (iv[0],), (iv[1],))
+
+
 def merge(fields: Iterable[Field]) -> Field:
     """The union of the fields of a merge's inputs (inputs of one resolution share a stride;
     should they not, the largest stride is kept and the union taken position by position)."""

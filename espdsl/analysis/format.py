@@ -23,7 +23,20 @@ MARK = "*"
 
 
 def _int(v: Any) -> str:
+    if isinstance(v, (tuple, list)):      # (along H, along W): a rectangular field
+        return "x".join(_int(x) for x in v)
     return "" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:,.2f}"
+
+
+def axes_text(v: Any) -> str:
+    """A receptive field or stride: '33', '3x5' where H and W differ, '0.5'.
+
+    >>> axes_text(33), axes_text((3, 5)), axes_text(0.5)
+    ('33', '3x5', '0.5')
+    """
+    if isinstance(v, (tuple, list)):
+        return "x".join(axes_text(x) for x in v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _mb(v: float | None) -> str:
@@ -69,7 +82,9 @@ def format_compare(rows: list[dict], fmt: str = "table", *, settings: dict | Non
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
-        return _csv(["module", *COLUMNS], [[row["module"], *("" if row[c] is None else row[c]
+        return _csv(["module", *COLUMNS], [[row["module"], *("" if row[c] is None else
+                                                             axes_text(row[c]) if isinstance(
+                                                                 row[c], (tuple, list)) else row[c]
                                                              for c in COLUMNS[:-1]),
                                             _paper_text(row["paper"], thousands=False)]
                                            for row in rows])
@@ -100,8 +115,8 @@ def format_compare(rows: list[dict], fmt: str = "table", *, settings: dict | Non
 def _stats_row(level: int, name: str, stats: Stats) -> list[Any]:
     return [name, stats.label, "x".join(map(str, stats.shape)),
             _int(stats.params), _int(stats.macs), _int(stats.elementwise),
-            f"{stats.memory.fig3g_mb:.2f}", f"{stats.memory.peak_mb:.2f}", stats.rf,
-            stats.stride]
+            f"{stats.memory.fig3g_mb:.2f}", f"{stats.memory.peak_mb:.2f}", axes_text(stats.rf),
+            axes_text(stats.stride)]
 
 
 HEADERS = ["node", "block", "output", "params", "MACs", "elementwise", "conv out MB",
@@ -151,7 +166,9 @@ def format_analysis(result: Analysis, fmt: str = "table", depth: int = 1,
              f"not counted (data movement): {', '.join(sorted(totals.ignored)) or 'none'}",
              f"memory: conv outputs {totals.memory.fig3g_mb:.2f} MB (Fig. 3g convention), "
              f"peak live {totals.memory.peak_mb:.2f} MB (input included)",
-             f"receptive field: {totals.rf} px, stride {totals.stride}"]
+             f"receptive field: {axes_text(totals.rf)} px, stride {axes_text(totals.stride)}"
+             + (" (H x W)" if isinstance(totals.rf, tuple) or isinstance(totals.stride, tuple)
+                else "")]
     if totals.unknown:
         lines.append("UNKNOWN ops (no handler, not counted): "
                      + ", ".join(f"{k} x{v}" for k, v in totals.unknown.items()))

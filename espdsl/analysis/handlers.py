@@ -7,20 +7,28 @@ reported as *unknown* by the walk, never counted as zero.
 
 Units (per sample; the walk multiplies by the batch):
 
-* ``macs``: multiply-accumulates of convolutions. conv: ``H_out W_out C_out (C_in / g) k^2``;
-  deconv (transposed convolution): ``H_in W_in C_in (C_out / g) k^2`` (every input pixel is
-  scattered through the whole kernel). Dilation changes neither; a bias adds no MAC (fvcore and
-  the paper count the same way).
-* ``elementwise``: arithmetic operations per output value, other than convolution MACs:
-  batchnorm 2 (inference: one scale, one shift), affine 2, prelu 1, relu 1, add ``inputs - 1``,
-  avgpool ``k^2`` (``k^2 - 1`` additions and a division), maxpool ``k^2 - 1`` comparisons,
-  bilinear upsample 7 (four products, three sums). Pure data movement (input, concat, shuffle,
-  nearest upsample, depth_to_space) is deliberately *ignored*: it is listed as such, not
-  counted as zero work.
-* ``window``: which input pixels (along one axis) output pixel ``o`` reads: the index range
-  ``[rate*o + lo[o % period], rate*o + hi[o % period]]`` (:class:`Window`). Convolution and
-  pooling: ``[s*o - p, s*o - p + d(k - 1)]``; transposed convolution: the inputs whose taps land
-  on ``o`` (depends on ``o`` modulo the stride); up-sampling: the source pixel(s) PyTorch reads.
+* ``macs``: multiply-accumulates of convolutions and linear layers. conv:
+  ``H_out W_out C_out (C_in / g) kh kw``; deconv (transposed convolution):
+  ``H_in W_in C_in (C_out / g) kh kw`` (every input pixel is scattered through the whole
+  kernel); linear: ``C_in C_out``. Dilation changes neither; a bias adds no MAC (fvcore and the
+  paper count the same way).
+* ``elementwise``: arithmetic operations per output value, other than those MACs, counted from
+  the op's defining formula (``exp`` counts as one): batchnorm 2 (inference: one scale, one
+  shift), affine 2, prelu 1, relu 1, relu6 2 (two clamps), hardsigmoid 4 (add, two clamps,
+  divide), hardswish 5 (hardsigmoid and a product), sigmoid 4 (negate, exp, add, divide), silu
+  5 (sigmoid and a product), add and mul ``inputs - 1``, avgpool ``kh kw`` (``kh kw - 1``
+  additions and a division), maxpool ``kh kw - 1`` comparisons, global_avgpool ``H W`` per
+  channel (as fvcore counts ``adaptive_avg_pool2d``: one per input value), global_maxpool
+  ``H W - 1`` comparisons per channel, bilinear upsample 7 (four products, three sums). Pure
+  data movement (input, concat, slice, flatten, shuffle, nearest upsample, depth_to_space) and
+  dropout (the identity at inference) are deliberately *ignored*: listed as such, not counted as
+  zero work.
+* ``window``: which input pixels (along H; ``window_w`` along W when it differs) output pixel
+  ``o`` reads: the index range ``[rate*o + lo[o % period], rate*o + hi[o % period]]``
+  (:class:`Window`). Convolution and pooling: ``[s*o - p, s*o - p + d(k - 1)]``; transposed
+  convolution: the inputs whose taps land on ``o`` (depends on ``o`` modulo the stride);
+  up-sampling: the source pixel(s) PyTorch reads; global pooling and flatten: the whole axis
+  (a vector depends on every position of the map it came from).
 
 >>> from espdsl.ir import Node
 >>> conv = Node("c", "conv", ["input"], {"out": 8, "kernel": 3, "stride": 1, "padding": 2,
@@ -36,7 +44,7 @@ from fractions import Fraction
 from typing import Callable
 
 from ..ir import Node
-from ..ops import Shape
+from ..ops import Shape, numel, pair
 
 COUNTED, IGNORED = "counted", "ignored"
 
@@ -71,27 +79,36 @@ POINT = Window.strided(1, 0, 1)
 class Work:
     """What one primitive node costs, per sample, and how it changes the receptive field."""
 
-    macs: dict[str, int] = field(default_factory=dict)  # {'conv': n} or {'deconv': n}
+    macs: dict[str, int] = field(default_factory=dict)  # {'conv': n}, {'deconv': n}, {'linear': n}
     elementwise: int = 0         # arithmetic operations besides convolution MACs
     status: str = COUNTED        # COUNTED, or IGNORED for pure data movement
-    window: Window = POINT       # input pixels an output pixel reads, along one axis
+    window: Window = POINT       # input pixels an output pixel reads, along H
     conv_output: bool = False    # counts in Fig. 3g's memory (outputs of convolutions)
+    window_w: Window | None = None   # along W, when it differs from ``window``
+
+    @property
+    def windows(self) -> tuple[Window, Window]:
+        """(along H, along W)."""
+        return self.window, self.window if self.window_w is None else self.window_w
 
 
 Handler = Callable[[Node, list[Shape]], Work]
 
 
-def _numel(shape: Shape) -> int:
-    c, h, w = shape
-    return c * h * w
+def _axes(h: Window, w: Window) -> dict:
+    """``window``/``window_w`` keywords of a :class:`Work` (``window_w`` only if it differs)."""
+    return {"window": h, "window_w": None if w == h else w}
 
 
 def _conv(node: Node, ins: list[Shape]) -> Work:
     a = node.attrs
     cout, ho, wo = node.shape
-    macs = ho * wo * cout * (ins[0][0] // a["groups"]) * a["kernel"] ** 2
-    return Work({"conv": macs}, window=Window.strided(
-        a["stride"], -a["padding"], a["dilation"] * (a["kernel"] - 1) + 1), conv_output=True)
+    (kh, sh, ph, dh), (kw, sw, pw, dw) = (
+        tuple(pair(a[k])[axis] for k in ("kernel", "stride", "padding", "dilation"))
+        for axis in (0, 1))
+    macs = ho * wo * cout * (ins[0][0] // a["groups"]) * kh * kw
+    return Work({"conv": macs}, conv_output=True, **_axes(
+        Window.strided(sh, -ph, dh * (kh - 1) + 1), Window.strided(sw, -pw, dw * (kw - 1) + 1)))
 
 
 def deconv_window(kernel: int, stride: int, padding: int, dilation: int) -> Window:
@@ -113,43 +130,69 @@ def deconv_window(kernel: int, stride: int, padding: int, dilation: int) -> Wind
 def _deconv(node: Node, ins: list[Shape]) -> Work:
     a = node.attrs
     cin, hi, wi = ins[0]
-    macs = hi * wi * cin * (node.shape[0] // a["groups"]) * a["kernel"] ** 2
-    return Work({"deconv": macs},
-                window=deconv_window(a["kernel"], a["stride"], a["padding"], a["dilation"]),
-                conv_output=True)
+    kh, kw = pair(a["kernel"])
+    macs = hi * wi * cin * (node.shape[0] // a["groups"]) * kh * kw
+    h, w = (deconv_window(*(pair(a[k])[axis] for k in ("kernel", "stride", "padding", "dilation")))
+            for axis in (0, 1))
+    return Work({"deconv": macs}, conv_output=True, **_axes(h, w))
+
+
+def _linear(node: Node, ins: list[Shape]) -> Work:
+    return Work({"linear": ins[0][0] * node.shape[0]}, conv_output=True)
 
 
 def _per_value(ops_per_value: int) -> Handler:
-    return lambda node, ins: Work(elementwise=ops_per_value * _numel(node.shape))
+    return lambda node, ins: Work(elementwise=ops_per_value * numel(node.shape))
 
 
 def _pool(per_window: Callable[[int], int]) -> Handler:
     def handler(node: Node, ins: list[Shape]) -> Work:
-        k, a = node.attrs["kernel"], node.attrs
-        return Work(elementwise=per_window(k) * _numel(node.shape),
-                    window=Window.strided(a["stride"], -a["padding"], k))
+        a = node.attrs
+        (kh, sh, ph), (kw, sw, pw) = (tuple(pair(a[k])[axis] for k in ("kernel", "stride", "padding"))
+                                      for axis in (0, 1))
+        return Work(elementwise=per_window(kh * kw) * numel(node.shape),
+                    **_axes(Window.strided(sh, -ph, kh), Window.strided(sw, -pw, kw)))
     return handler
 
 
-def _add(node: Node, ins: list[Shape]) -> Work:
-    return Work(elementwise=(len(ins) - 1) * _numel(node.shape))
+def whole_axis(size: int) -> Window:
+    """The one output of a global reduction over ``size`` pixels reads all of them (its stride
+    is ``size``, like a pooling window as large as the map)."""
+    return Window.strided(size, 0, size)
+
+
+def _global(per_window: Callable[[int], int]) -> Handler:
+    def handler(node: Node, ins: list[Shape]) -> Work:
+        c, h, w = ins[0]
+        return Work(elementwise=c * per_window(h * w), **_axes(whole_axis(h), whole_axis(w)))
+    return handler
+
+
+def _flatten(node: Node, ins: list[Shape]) -> Work:
+    c, h, w = ins[0]
+    return Work(status=IGNORED, **_axes(whole_axis(h), whole_axis(w)))
+
+
+def _merge_values(node: Node, ins: list[Shape]) -> Work:
+    return Work(elementwise=(len(ins) - 1) * numel(node.shape))
 
 
 def _moves(node: Node, ins: list[Shape]) -> Work:
     return Work(status=IGNORED)
 
 
-def upsample_window(scale: float, mode: str) -> Window:
-    """Source pixels of ``F.interpolate(scale_factor=scale)``: nearest reads
-    ``floor(o / scale)``; bilinear (align_corners false) the two around ``(o + 0.5) / scale - 0.5``
-    (away from the border, where PyTorch clamps).
+def resample_window(inverse: Fraction, mode: str) -> Window:
+    """Source pixels PyTorch's ``interpolate`` reads when an output pixel stands for
+    ``inverse`` input pixels: nearest reads ``floor(o * inverse)``; bilinear (align_corners
+    false) the two around ``(o + 0.5) * inverse - 0.5`` (away from the border, where PyTorch
+    clamps). With ``scale_factor=s`` PyTorch uses ``inverse = 1 / s``; with ``size``, input
+    size / output size.
 
-    >>> w = upsample_window(2.0, "bilinear")
+    >>> w = resample_window(Fraction(1, 2), "bilinear")
     >>> [(w.rate * o + w.lo[o], w.rate * o + w.hi[o]) for o in range(2)]
     [(Fraction(-1, 1), Fraction(0, 1)), (Fraction(0, 1), Fraction(1, 1))]
     """
     import math
-    inverse = 1 / Fraction(scale).limit_denominator(1000)
     period = inverse.denominator   # outputs per group that repeats shifted by whole inputs
     ranges = []
     for o in range(period):
@@ -163,12 +206,27 @@ def upsample_window(scale: float, mode: str) -> Window:
     return Window.from_ranges(inverse, ranges)
 
 
+def upsample_window(scale: float, mode: str) -> Window:
+    """The window of ``F.interpolate(scale_factor=scale)`` along one axis.
+
+    >>> w = upsample_window(2.0, "nearest")
+    >>> [(w.rate * o + w.lo[o], w.rate * o + w.hi[o]) for o in range(2)]
+    [(Fraction(0, 1), Fraction(0, 1)), (Fraction(0, 1), Fraction(0, 1))]
+    """
+    return resample_window(1 / Fraction(scale).limit_denominator(1000), mode)
+
+
 def _upsample(node: Node, ins: list[Shape]) -> Work:
-    window = upsample_window(node.attrs["scale"], node.attrs["mode"])
-    if node.attrs["mode"] == "nearest":
-        return Work(status=IGNORED, window=window)
+    mode = node.attrs["mode"]
+    if len(ins) == 2:       # to the size of the second input
+        (_, hi, wi), (_, ho, wo) = ins[0], node.shape
+        h, w = resample_window(Fraction(hi, ho), mode), resample_window(Fraction(wi, wo), mode)
+    else:
+        h = w = upsample_window(node.attrs["scale"], mode)
+    if mode == "nearest":
+        return Work(status=IGNORED, **_axes(h, w))
     # bilinear: every output value blends a 2x2 neighbourhood
-    return Work(elementwise=7 * _numel(node.shape), window=window)
+    return Work(elementwise=7 * numel(node.shape), **_axes(h, w))
 
 
 def _depth_to_space(node: Node, ins: list[Shape]) -> Work:
@@ -180,14 +238,26 @@ HANDLERS: dict[str, Handler] = {
     "input": _moves,
     "conv": _conv,
     "deconv": _deconv,
+    "linear": _linear,
     "batchnorm": _per_value(2),
     "prelu": _per_value(1),
     "relu": _per_value(1),
-    "avgpool": _pool(lambda k: k * k),
-    "maxpool": _pool(lambda k: k * k - 1),
+    "relu6": _per_value(2),
+    "hardsigmoid": _per_value(4),
+    "hardswish": _per_value(5),
+    "sigmoid": _per_value(4),
+    "silu": _per_value(5),
+    "avgpool": _pool(lambda k: k),
+    "maxpool": _pool(lambda k: k - 1),
+    "global_avgpool": _global(lambda k: k),
+    "global_maxpool": _global(lambda k: k - 1),
+    "flatten": _flatten,
     "concat": _moves,
-    "add": _add,
+    "add": _merge_values,
+    "mul": _merge_values,
+    "slice": _moves,
     "shuffle": _moves,
+    "dropout": _moves,
     "identity": _moves,
     "upsample": _upsample,
     "affine": _per_value(2),

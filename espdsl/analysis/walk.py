@@ -14,8 +14,13 @@ Definitions (see ``docs/analysis.md``):
   the scope (its outputs) live to the end.
 * ``rf``, ``stride``: receptive field (pixels of the network input, along one axis; the widest
   over output positions) and effective stride of the scope's output, exact through strides,
-  dilation, parallel branches and up-sampling (:mod:`.field`). ``rf_own``, ``stride_own``: the
-  same measured from the scope's own inputs (a module's own receptive field, as in Fig. 3g).
+  dilation, parallel branches and up-sampling (:mod:`.field`). Each axis is followed on its own
+  (``field`` along H, ``field_w`` along W): ``rf`` is a number when both agree and ``(h, w)``
+  when a rectangular kernel, stride or up-sampling makes them differ; ``rf_h``, ``rf_w`` are
+  always numbers. An input of size 1 along an axis that meets a larger one in a merge (a
+  ``(C, 1, 1)`` gate times a map) is broadcast: every output position reads all of its field.
+  ``rf_own``, ``stride_own``: the same measured from the scope's own inputs (a module's own
+  receptive field, as in Fig. 3g).
 
 >>> import espdsl
 >>> a = espdsl.analyze("esp", M=100, N=100, K=5)
@@ -31,16 +36,23 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import UsageError, did_you_mean
 from ..ir import IR, Node, Scope
-from ..ops import OPS
-from .field import ORIGIN, Field, merge
+from ..ops import OPS, numel, spatial
+from .field import ORIGIN, Field, broadcast, merge
 from .handlers import COUNTED, HANDLERS, Work
 
 BYTES_PER_VALUE = 4
 MB = 2 ** 20
 
 
+Fields = tuple[Field, Field]     # along H, along W
+
+
 def _number(x: Fraction) -> int | float:
     return int(x) if x.denominator == 1 else float(x)
+
+
+def _both(h: Fraction, w: Fraction) -> int | float | tuple:
+    return _number(h) if h == w else (_number(h), _number(w))
 
 
 class Memory:
@@ -85,18 +97,24 @@ class Stats:
     ignored: dict[str, int] = dc_field(default_factory=dict)   # op -> nodes deliberately not counted
     unknown: dict[str, int] = dc_field(default_factory=dict)   # op -> nodes no handler knows
     memory: Memory = dc_field(default_factory=Memory)
-    field: Field = ORIGIN          # receptive field from the network input (see .field)
-    own: Callable[[], Field] | None = dc_field(default=None, repr=False)  # computes field_own
+    field: Field = ORIGIN          # receptive field from the network input, along H (.field)
+    field_w: Field = ORIGIN        # the same along W
+    own: Callable[[], Fields] | None = dc_field(default=None, repr=False)  # computes fields_own
+
+    @property
+    def fields_own(self) -> Fields:
+        """The receptive fields (H, W) measured from the scope's own inputs (on demand)."""
+        if self.own is not None:
+            self._fields_own, self.own = self.own(), None
+        return getattr(self, "_fields_own", (ORIGIN, ORIGIN))
 
     @property
     def field_own(self) -> Field:
-        """The receptive field measured from the scope's own inputs (computed on demand)."""
-        if self.own is not None:
-            self._field_own, self.own = self.own(), None
-        return getattr(self, "_field_own", ORIGIN)
+        return self.fields_own[0]
 
     @property
     def rf_exact(self) -> Fraction:
+        """Along H (see ``rf_w`` for W)."""
         return self.field.size
 
     @property
@@ -104,20 +122,31 @@ class Stats:
         return self.field.stride
 
     @property
-    def rf(self) -> int | float:
-        return _number(self.rf_exact)
+    def rf_h(self) -> int | float:
+        return _number(self.field.size)
 
     @property
-    def stride(self) -> int | float:
-        return _number(self.stride_exact)
+    def rf_w(self) -> int | float:
+        return _number(self.field_w.size)
 
     @property
-    def rf_own(self) -> int | float:
-        return _number(self.field_own.size)
+    def rf(self) -> int | float | tuple:
+        """The receptive field; ``(h, w)`` where the axes differ."""
+        return _both(self.field.size, self.field_w.size)
 
     @property
-    def stride_own(self) -> int | float:
-        return _number(self.field_own.stride)
+    def stride(self) -> int | float | tuple:
+        return _both(self.field.stride, self.field_w.stride)
+
+    @property
+    def rf_own(self) -> int | float | tuple:
+        h, w = self.fields_own
+        return _both(h.size, w.size)
+
+    @property
+    def stride_own(self) -> int | float | tuple:
+        h, w = self.fields_own
+        return _both(h.stride, w.stride)
 
     def add(self, other: "Stats") -> None:
         """Add the additive figures of ``other`` (params, MACs, work, Fig. 3g memory)."""
@@ -142,8 +171,8 @@ class Stats:
             "ignored": dict(self.ignored), "unknown": dict(self.unknown),
             "memory_fig3g_bytes": self.memory.fig3g, "memory_peak_bytes": self.memory.peak,
             "memory_fig3g_mb": self.memory.fig3g_mb, "memory_peak_mb": self.memory.peak_mb,
-            "rf": self.rf, "stride": self.stride, "rf_own": self.rf_own,
-            "stride_own": self.stride_own,
+            "rf": _plain(self.rf), "stride": _plain(self.stride), "rf_own": _plain(self.rf_own),
+            "stride_own": _plain(self.stride_own),
         }
 
 
@@ -213,21 +242,46 @@ def _node_stats(node: Node, work: Work | None, ins: list, batch: int) -> Stats:
         stats.elementwise = work.elementwise * batch
     else:
         stats.ignored = {node.op: 1}
-    values = batch * node.shape[0] * node.shape[1] * node.shape[2]
+    values = batch * numel(node.shape)
     stats.memory = Memory(fig3g=values * BYTES_PER_VALUE if work.conv_output else 0,
                           peak=0)
-    stats.own = lambda: ORIGIN.through(work.window)
+    stats.own = lambda: (ORIGIN.through(work.windows[0]), ORIGIN.through(work.windows[1]))
     return stats
 
 
-def _propagate(members: Sequence[Node], works: dict[str, Work | None]) -> dict[str, Field]:
-    """The receptive field of every node of ``members``; a value made elsewhere (the network
-    input, or a scope's inputs) is the origin."""
-    fields: dict[str, Field] = {}
+def _plain(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+_ORIGINS: Fields = (ORIGIN, ORIGIN)
+
+
+def _propagate(ir: IR, members: Sequence[Node], works: dict[str, Work | None]) -> dict[str, Fields]:
+    """The receptive fields (H, W) of every node of ``members``; a value made elsewhere (the
+    network input, or a scope's inputs) is the origin. An input of size 1 along an axis where
+    the node's output is larger is broadcast (see the module doc)."""
+    fields: dict[str, Fields] = {}
     for node in members:
-        inputs = merge(fields.get(i, ORIGIN) for i in node.inputs) if node.inputs else ORIGIN
         work = works[node.name]
-        fields[node.name] = inputs.through(work.window) if work else inputs
+        ins = [fields.get(i, _ORIGINS) for i in node.inputs]
+        if len(ins) > 1:
+            out_hw = spatial(node.shape)
+            sizes = [spatial(ir.node(i).shape) for i in node.inputs]
+            ins = [tuple(broadcast(f[axis]) if hw[axis] == 1 < out_hw[axis] else f[axis]
+                         for axis in (0, 1)) for f, hw in zip(ins, sizes)]
+        if not ins:
+            ins = [_ORIGINS]
+        same = all(f[0] is f[1] for f in ins) and (work is None or work.window_w is None)
+        h = merge(f[0] for f in ins)
+        if work is not None:
+            h = h.through(work.window)
+        if same:
+            w = h
+        else:
+            w = merge(f[1] for f in ins)
+            if work is not None:
+                w = w.through(work.windows[1])
+        fields[node.name] = (h, w)
     return fields
 
 
@@ -266,13 +320,12 @@ def analyze_ir(ir: IR) -> Analysis:
         handler = HANDLERS.get(node.op)
         works[node.name] = handler(node, ins) if handler else None
         node_stats[node.name] = _node_stats(node, works[node.name], ins, batch)
-        c, h, w = node.shape
-        nbytes[node.name] = batch * c * h * w * BYTES_PER_VALUE
+        nbytes[node.name] = batch * numel(node.shape) * BYTES_PER_VALUE
 
     # receptive field from the network input
-    absolute = _propagate(order, works)
-    for name, field_ in absolute.items():
-        node_stats[name].field = field_
+    absolute = _propagate(ir, order, works)
+    for name, (field_h, field_w) in absolute.items():
+        node_stats[name].field, node_stats[name].field_w = field_h, field_w
 
     # members of every scope, in order (the input node belongs to none)
     members: dict[str, list[Node]] = {path: [] for path in ir.scopes}
@@ -294,8 +347,8 @@ def analyze_ir(ir: IR) -> Analysis:
         for node in nodes:
             stats.add(node_stats[node.name])
         stats.memory._peak = lambda nodes=nodes, out=out: _peak(ir, nodes, out, nbytes)
-        stats.field = absolute.get(out, ORIGIN)
-        stats.own = lambda nodes=nodes, out=out: _propagate(nodes, works).get(out, ORIGIN)
+        stats.field, stats.field_w = absolute.get(out, _ORIGINS)
+        stats.own = lambda nodes=nodes, out=out: _propagate(ir, nodes, works).get(out, _ORIGINS)
         scopes[path] = stats
     for node in order:  # a single node alone: its inputs, its output
         stats = node_stats[node.name]
