@@ -6,10 +6,11 @@ rest become calls to torch functions. The result is a ``GraphModule`` with reada
 ``forward`` code (``print(model.code)``) that ``torch.fx``, ``torch.jit.trace`` and
 ``torch.onnx.export`` accept.
 
-Two tables make the op set open: :data:`MODULES` (the module of each stateful op) and
-:data:`EMITTERS` (how each op becomes graph nodes). A new op is one entry in
-:data:`espdsl.ops.OPS`, one emitter here (plus a module factory if it has state), one analysis
-handler and one code-generator entry.
+Two tables make the op set open: :data:`MODULES` (the module of each op built as one: those
+with state, and ``dropout``, whose module follows ``train()``/``eval()``) and :data:`EMITTERS`
+(how each op becomes graph nodes). A new op is one entry in :data:`espdsl.ops.OPS`, one emitter
+here (plus a module factory if it is a module), one analysis handler and one code-generator
+entry.
 
 An optimized IR (see :mod:`espdsl.passes`) may carry build decisions in ``ir.meta``:
 ``layout`` (``"channels_last"``: parameters and the input are converted, every op keeps the
@@ -33,7 +34,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from .ir import IR, Node, class_name
-from .ops import OPS
+from .ops import OPS, pair
 from .passes.layout import layout_of
 from .runtime import (Affine, OutputPool, PlannedModule, Workspace, channel_shuffle, concat_into,
                       depth_to_space, memory_format, pointwise_conv, pointwise_to_space,
@@ -57,9 +58,16 @@ def _deconv(node: Node, cin: int) -> nn.Module:
                               a["output_padding"], a["groups"], a["bias"], a["dilation"])
 
 
+def _dropout(node: Node, cin: int) -> nn.Module:
+    cls = nn.Dropout2d if node.attrs["channelwise"] else nn.Dropout
+    return cls(node.attrs["p"])
+
+
 MODULES: dict[str, Callable[[Node, int], nn.Module]] = {
     "conv": _conv,
     "deconv": _deconv,
+    "linear": lambda node, c: nn.Linear(c, node.attrs["out"], bias=node.attrs["bias"]),
+    "dropout": _dropout,
     "batchnorm": lambda node, c: nn.BatchNorm2d(c, eps=node.attrs["eps"],
                                                 momentum=node.attrs["momentum"]),
     "prelu": lambda node, c: nn.PReLU(1 if node.attrs["shared"] else c, init=node.attrs["init"]),
@@ -68,7 +76,8 @@ MODULES: dict[str, Callable[[Node, int], nn.Module]] = {
 
 
 def make_module(node: Node, in_channels: int) -> nn.Module:
-    """The stateful module of a node whose op has one (conv, deconv, batchnorm, prelu, affine)."""
+    """The module of a node whose op is built as one (conv, deconv, linear, batchnorm, prelu,
+    affine, dropout)."""
     return MODULES[node.op](node, in_channels)
 
 
@@ -134,13 +143,18 @@ def _emit_avgpool(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | Non
     if out is None:
         return b.call(F.avg_pool2d, (ins[0], a["kernel"], a["stride"], a["padding"]),
                       {"count_include_pad": a["count_include_pad"]})
-    k, s, p = ([a[key]] * 2 for key in ("kernel", "stride", "padding"))
+    k, s, p = (list(pair(a[key])) for key in ("kernel", "stride", "padding"))
     return b.call(torch.ops.aten.avg_pool2d.out, (ins[0], k, s, p, False, a["count_include_pad"],
                                                    None), {"out": out})
 
 
 def _emit_upsample(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
-    kwargs = {"scale_factor": node.attrs["scale"], "mode": node.attrs["mode"]}
+    kwargs: dict[str, Any] = {"mode": node.attrs["mode"]}
+    if len(ins) == 2:   # to the size of the second input, read at run time (any input size)
+        shape = b.call(getattr, (ins[1], "shape"))
+        kwargs["size"] = b.call(operator.getitem, (shape, slice(2, None)))
+    else:
+        kwargs["scale_factor"] = node.attrs["scale"]
     if node.attrs["mode"] == "bilinear":
         kwargs["align_corners"] = False
     return b.call(F.interpolate, (ins[0],), kwargs)
@@ -170,18 +184,54 @@ def _emit_depth_to_space(b: Builder, node: Node, ins: list[fx.Node], out: fx.Nod
     return b.call(depth_to_space, (ins[0], node.attrs["factor"]), {**_out(out), **flags})
 
 
+def _emit_global(pool: Callable) -> Emitter:
+    def emit(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
+        pooled = b.call(pool, (ins[0], 1))
+        return pooled if node.attrs["keepdims"] else b.call(torch.flatten, (pooled, 1))
+    return emit
+
+
+def _emit_mul(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
+    result = ins[0]
+    for other in ins[1:]:
+        result = b.call(operator.mul, (result, other))
+    return result
+
+
+def _emit_slice(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
+    # Python's slice rules are the op's (negative counts from the end, None: to the end)
+    index = (slice(None), slice(node.attrs["start"], node.attrs["stop"]))
+    return b.call(operator.getitem, (ins[0], index))
+
+
+def _function(fn: Callable) -> Emitter:
+    return lambda b, node, ins, out: b.call(fn, (ins[0],))
+
+
 EMITTERS: dict[str, Emitter] = {
     "conv": _emit_conv,
     "deconv": lambda b, node, ins, out: b.module((ins[0],)),
     "batchnorm": lambda b, node, ins, out: b.module((ins[0],)),
     "prelu": _emit_prelu,
     "affine": lambda b, node, ins, out: b.module((ins[0],), _out(out)),
-    "relu": lambda b, node, ins, out: b.call(F.relu, (ins[0],)),
+    "linear": lambda b, node, ins, out: b.module((ins[0],)),
+    "dropout": lambda b, node, ins, out: b.module((ins[0],)),
+    "relu": _function(F.relu),
+    "relu6": _function(F.relu6),
+    "hardsigmoid": _function(F.hardsigmoid),
+    "hardswish": _function(F.hardswish),
+    "sigmoid": _function(torch.sigmoid),
+    "silu": _function(F.silu),
     "avgpool": _emit_avgpool,
     "maxpool": lambda b, node, ins, out: b.call(F.max_pool2d, (
         ins[0], node.attrs["kernel"], node.attrs["stride"], node.attrs["padding"])),
     "concat": _emit_concat,
+    "global_avgpool": _emit_global(F.adaptive_avg_pool2d),
+    "global_maxpool": _emit_global(F.adaptive_max_pool2d),
+    "flatten": lambda b, node, ins, out: b.call(torch.flatten, (ins[0], 1)),
     "add": _emit_add,
+    "mul": _emit_mul,
+    "slice": _emit_slice,
     "shuffle": lambda b, node, ins, out: b.call(channel_shuffle, (ins[0], node.attrs["groups"])),
     "upsample": _emit_upsample,
     "depth_to_space": _emit_depth_to_space,
@@ -239,7 +289,7 @@ def build(ir: IR, *, device: Any = None) -> fx.GraphModule | PlannedModule:
     place = torch.device(device) if device is not None else contextlib.nullcontext()
     with place:
         for node in ir.nodes():
-            if OPS[node.op].has_module:
+            if node.op in MODULES:
                 _install(root, node.name, make_module(node, ir.node(node.inputs[0]).shape[0]))
     layout = ir.meta.get("layout")
     if layout:

@@ -51,7 +51,7 @@ def _conv_module(node: Node, cin: int) -> str:
     cls = "nn.Conv2d" if node.op == "conv" else "nn.ConvTranspose2d"
     args = [str(cin), str(a["out"]), str(a["kernel"]), f"stride={a['stride']}",
             f"padding={a['padding']}"]
-    if node.op == "deconv" and a["output_padding"]:
+    if node.op == "deconv" and a["output_padding"] != 0:
         args.append(f"output_padding={a['output_padding']}")
     if a["dilation"] != 1:
         args.append(f"dilation={a['dilation']}")
@@ -68,7 +68,24 @@ def _own(node: Node, args: list[str]) -> str:
 def _upsample(node: Node, args: list[str]) -> str:
     a = node.attrs
     extra = ", align_corners=False" if a["mode"] == "bilinear" else ""
-    return f"F.interpolate({args[0]}, scale_factor={a['scale']!r}, mode={a['mode']!r}{extra})"
+    size = f"size={args[1]}.shape[2:]" if len(args) == 2 else f"scale_factor={a['scale']!r}"
+    return f"F.interpolate({args[0]}, {size}, mode={a['mode']!r}{extra})"
+
+
+def _global(pool: str) -> Callable[[Node, list[str]], str]:
+    def call(node: Node, args: list[str]) -> str:
+        pooled = f"{pool}({args[0]}, 1)"
+        return pooled if node.attrs["keepdims"] else f"torch.flatten({pooled}, 1)"
+    return call
+
+
+def _dropout_module(node: Node, cin: int) -> str:
+    cls = "nn.Dropout2d" if node.attrs["channelwise"] else "nn.Dropout"
+    return f"{cls}(p={node.attrs['p']!r})"
+
+
+def _function(name: str) -> PyOp:
+    return PyOp(lambda n, args: f"{name}({args[0]})")
 
 
 CODEGEN: dict[str, PyOp] = {
@@ -79,14 +96,27 @@ CODEGEN: dict[str, PyOp] = {
     "prelu": PyOp(_own, lambda n, c: f"nn.PReLU({1 if n.attrs['shared'] else c}, "
                                      f"init={n.attrs['init']!r})"),
     "affine": PyOp(_own, lambda n, c: f"Affine({c})", helper="Affine"),
-    "relu": PyOp(lambda n, args: f"F.relu({args[0]})"),
+    "linear": PyOp(_own, lambda n, c: f"nn.Linear({c}, {n.attrs['out']}, bias={n.attrs['bias']})"),
+    "dropout": PyOp(_own, _dropout_module),
+    "relu": _function("F.relu"),
+    "relu6": _function("F.relu6"),
+    "hardsigmoid": _function("F.hardsigmoid"),
+    "hardswish": _function("F.hardswish"),
+    "sigmoid": _function("torch.sigmoid"),
+    "silu": _function("F.silu"),
     "avgpool": PyOp(lambda n, args: f"F.avg_pool2d({args[0]}, {n.attrs['kernel']}, "
                                     f"{n.attrs['stride']}, {n.attrs['padding']}, "
                                     f"count_include_pad={n.attrs['count_include_pad']})"),
     "maxpool": PyOp(lambda n, args: f"F.max_pool2d({args[0]}, {n.attrs['kernel']}, "
                                     f"{n.attrs['stride']}, {n.attrs['padding']})"),
+    "global_avgpool": PyOp(_global("F.adaptive_avg_pool2d")),
+    "global_maxpool": PyOp(_global("F.adaptive_max_pool2d")),
+    "flatten": PyOp(lambda n, args: f"torch.flatten({args[0]}, 1)"),
     "concat": PyOp(lambda n, args: f"torch.cat([{', '.join(args)}], 1)"),
     "add": PyOp(lambda n, args: " + ".join(args)),
+    "mul": PyOp(lambda n, args: " * ".join(args)),
+    "slice": PyOp(lambda n, args: "{}[:, {}:{}]".format(
+        args[0], n.attrs["start"] or "", "" if n.attrs["stop"] is None else n.attrs["stop"])),
     "shuffle": PyOp(lambda n, args: f"channel_shuffle({args[0]}, {n.attrs['groups']})",
                     helper="channel_shuffle"),
     "upsample": PyOp(_upsample),

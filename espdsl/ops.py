@@ -57,7 +57,7 @@ table (analysis handlers, the fx builder, the ``.py`` code generator, the render
 entry for them, so an optimized IR analyses, renders and exports like any other.
 ``OpDef.writes_into_buffer`` says whether the builder can write the op's result into a buffer of a
 static memory plan (:mod:`espdsl.passes.memory`) instead of a fresh allocation; ``OpDef.view``
-whether its result may share memory with its input.
+whether its result is a view of its input (no new memory; it keeps the input alive).
 
 >>> OPS["conv"].out_shape({"out": 8, "kernel": 3, "stride": 2, "padding": 1, "dilation": 1,
 ...                        "groups": 1}, [(3, 32, 32)])
@@ -169,7 +169,7 @@ class OpDef:
     has_module: bool = False  # built as an nn.Module with state (appears in state_dict)
     out_buffer: Callable[[dict], bool] | None = None  # can the result go into a planned buffer?
     takes: str = ANY          # MAP: (C, H, W) inputs only; VECTOR: (C,) only; ANY: either
-    view: bool = False        # the result may share memory with the input (a view of it)
+    view: bool = False        # the result is a view of the input: no new memory at inference
 
     def out_shape(self, attrs: dict, inputs: list[Shape]) -> Shape:
         """The output shape; :class:`OpError` when the inputs do not fit."""
@@ -477,7 +477,7 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
         "stop": Attr(int, None, "one past the last channel (default: all; negative: from the end)"),
     }, shape=_slice_shape, view=True),
     OpDef("shuffle", "channel shuffle", {"groups": Attr(int, None, "groups", required=True)},
-          shape=_shuffle_shape, takes=MAP, view=True),
+          shape=_shuffle_shape, takes=MAP),
     OpDef("dropout", "dropout (the identity at inference)", {
         "p": Attr(float, 0.5, "probability of zeroing"),
         "channelwise": Attr(bool, False, "drop whole channels (nn.Dropout2d)"),

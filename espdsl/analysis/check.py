@@ -1,13 +1,15 @@
 """Cross-checks: the analytic figures against independent measurements on the built module.
 
 * parameters: ``sum(p.numel())`` of the built module;
-* convolution MACs: fvcore's ``FlopCountAnalysis(...).by_operator()["conv"]`` (fvcore counts
-  transposed convolutions under "conv" too) and ptflops with everything but convolution modules
-  ignored;
-* receptive field: the gradient of the centre output pixel with respect to the input, with the
-  weights set so no path can cancel (every convolution weight positive, batch norm the identity,
-  PReLU slope 1, max pooling measured as average pooling of the same window, eval mode); the
-  field is the extent of the non-zero gradient;
+* MACs of convolutions and linear layers: fvcore's ``FlopCountAnalysis(...).by_operator()``
+  "conv" (transposed convolutions included) plus "linear", and ptflops with every module but
+  convolutions and linear layers ignored (ptflops adds one operation per output value for a
+  bias, so it is compared with the MACs plus those additions);
+* receptive field, along H and W: the gradient of the centre output pixel with respect to the
+  input (of the whole output for a vector), with the weights set so no path can cancel (every
+  convolution and linear weight positive, batch norm the identity, PReLU slope 1, max pooling
+  measured as average pooling of the same window, eval mode); the field is the extent of the
+  non-zero gradient;
 * peak memory: a ``TorchDispatchMode`` that records every tensor an op returns and drops it when
   its storage's last tensor dies (weak references), plus the input the caller holds.
 
@@ -32,6 +34,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from ..ir import IR
+from ..ops import numel
 from .walk import Analysis, analyze_ir
 
 PEAK_TOLERANCE = 0.10
@@ -57,7 +60,8 @@ def count_params(model: nn.Module) -> int:
 
 
 def fvcore_conv_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """fvcore's count for its "conv" operator (convolution and transposed convolution)."""
+    """fvcore's count for its "conv" (convolution and transposed convolution) and "linear"
+    operators: what espdsl calls MACs."""
     from ..compat import guard_torchvision
     guard_torchvision()     # fvcore may import torchvision (see espdsl.compat)
     from fvcore.nn import FlopCountAnalysis
@@ -65,17 +69,19 @@ def fvcore_conv_macs(model: nn.Module, x: torch.Tensor) -> int:
     flops = FlopCountAnalysis(model.eval(), x)
     flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     with torch.no_grad():
-        return int(flops.by_operator().get("conv", 0))
+        counts = flops.by_operator()
+    return int(counts.get("conv", 0) + counts.get("linear", 0))
 
 
 def ptflops_conv_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """ptflops's MACs with every module but convolutions ignored and functionals not counted
-    (a convolution bias would add one per output value: espdsl's blocks have none)."""
+    """ptflops's MACs with every module but convolutions and linear layers ignored and
+    functionals not counted; a bias adds one per output value (see :func:`bias_adds`)."""
     from ..compat import guard_torchvision
     guard_torchvision()     # ptflops imports torchvision.ops when torchvision is installed
     from ptflops import get_model_complexity_info
 
-    ignore = [nn.BatchNorm2d, nn.PReLU, nn.ReLU, nn.AvgPool2d, nn.MaxPool2d, nn.Upsample]
+    ignore = [nn.BatchNorm2d, nn.PReLU, nn.ReLU, nn.AvgPool2d, nn.MaxPool2d, nn.Upsample,
+              nn.Dropout, nn.Dropout2d]
     sink = io.StringIO()
     with redirect_stdout(sink), redirect_stderr(sink), torch.no_grad():
         macs, _ = get_model_complexity_info(
@@ -86,6 +92,13 @@ def ptflops_conv_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     return int(macs)
 
 
+def bias_adds(ir: IR) -> int:
+    """One addition per output value of every convolution or linear layer with a bias (what
+    ptflops adds to its MACs), times the batch."""
+    return ir.batch * sum(numel(n.shape) for n in ir.nodes()
+                          if n.op in ("conv", "deconv", "linear") and n.attrs.get("bias"))
+
+
 def rf_probe(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
     """A copy of ``model`` whose paths cannot cancel (see the module doc), weights frozen.
 
@@ -94,7 +107,7 @@ def rf_probe(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
     probe = copy.deepcopy(model).to(dtype).eval().requires_grad_(False)
     with torch.no_grad():
         for module in probe.modules():
-            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
                 fan = module.weight[0].numel()
                 module.weight.fill_(1.0 / fan)
                 if module.bias is not None:
@@ -107,9 +120,10 @@ def rf_probe(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
             elif isinstance(module, nn.PReLU):
                 module.weight.fill_(1.0)
     if isinstance(probe, torch.fx.GraphModule):  # max pooling routes gradient to one pixel
+        swap = {F.max_pool2d: F.avg_pool2d, F.adaptive_max_pool2d: F.adaptive_avg_pool2d}
         for node in probe.graph.nodes:
-            if node.op == "call_function" and node.target is F.max_pool2d:
-                node.target = F.avg_pool2d
+            if node.op == "call_function" and node.target in swap:
+                node.target = swap[node.target]
         probe.recompile()
     return probe
 
@@ -121,10 +135,12 @@ def measure_rf(model: nn.Module, input_shape: tuple[int, ...], shifts: int = 1,
                dtype: torch.dtype = torch.float32) -> list[tuple[tuple[int, int], Span, Span, bool]]:
     """For output pixels ``(h + r, w + r)``, ``r < shifts``, from the centre ``(h, w)``: the first
     and last input row and column they depend on, and whether that touches the border (the
-    input is then too small to see the whole field)."""
+    input is then too small to see the whole field). A vector output counts as one pixel."""
     probe = rf_probe(model, dtype)
     x = torch.ones((1, *input_shape[1:]), dtype=dtype, requires_grad=True)
     out = probe(x)
+    if out.dim() == 2:
+        out = out[:, :, None, None]
     h, w = out.shape[2] // 2, out.shape[3] // 2
     found = []
     for r in range(shifts):
@@ -141,22 +157,27 @@ def measure_rf(model: nn.Module, input_shape: tuple[int, ...], shifts: int = 1,
 def check_rf(model: nn.Module, ir: IR, stats) -> CheckRow:
     """Receptive field and its exact position for one output pixel per residue of the field's
     period, analytic (``stats.field``) against the gradient."""
-    field = stats.field
-    found = measure_rf(model, ir.input_shape, shifts=field.period)
+    from math import lcm
+
+    from .format import axes_text
+    field_h, field_w = stats.field, stats.field_w
+    found = measure_rf(model, ir.input_shape, shifts=lcm(field_h.period, field_w.period))
     clipped = any(f[3] for f in found)
-    sizes, ok = [], True
+    heights, widths, ok = [], [], True
     for (oh, ow), rows, cols, _ in found:
-        sizes += [rows[1] - rows[0] + 1, cols[1] - cols[0] + 1]
-        want_rows, want_cols = field.interval(oh), field.interval(ow)
-        ok &= want_rows == rows and want_cols == cols
+        heights.append(rows[1] - rows[0] + 1)
+        widths.append(cols[1] - cols[0] + 1)
+        ok &= field_h.interval(oh) == rows and field_w.interval(ow) == cols
+    measured = max(heights) if max(heights) == max(widths) else (max(heights), max(widths))
     if clipped:
-        note = f"input too small: needs more than {stats.rf} px around the centre"
+        note = f"input too small: needs more than {axes_text(stats.rf)} px around the centre"
     elif not ok:
         note = "position of the field differs"
     else:
         note = f"positions agree for {len(found)} output pixel(s)"
-    return CheckRow("receptive field", stats.rf, max(sizes), "gradient of centre output pixels",
-                    None if clipped else ok and max(sizes) == stats.rf_exact, note)
+    return CheckRow("receptive field", stats.rf, measured, "gradient of centre output pixels",
+                    None if clipped else ok and max(heights) == stats.rf_exact
+                    and max(widths) == field_w.size, note)
 
 
 class LiveTensors(TorchDispatchMode):
@@ -223,11 +244,12 @@ def check(ir: IR, analysis: Analysis | None = None, *, rf: bool = True,
     if tools:
         x = torch.zeros(shape)
         fv = fvcore_conv_macs(model, x)
-        rows.append(CheckRow("conv MACs", totals.macs, fv, 'fvcore by_operator()["conv"]',
+        rows.append(CheckRow("MACs", totals.macs, fv, 'fvcore by_operator() conv + linear',
                              totals.macs == fv))
         pt = ptflops_conv_macs(model, shape)
-        rows.append(CheckRow("conv MACs", totals.macs, pt, "ptflops (conv modules only)",
-                             totals.macs == pt))
+        adds = totals.macs + bias_adds(ir)
+        rows.append(CheckRow("MACs + bias adds", adds, pt, "ptflops (conv, linear modules)",
+                             adds == pt))
     peak = measure_peak(model, shape)
     rows.append(CheckRow("peak memory (MB)", round(totals.memory.peak_mb, 3), round(peak / 2 ** 20, 3),
                          "TorchDispatchMode live tensors",

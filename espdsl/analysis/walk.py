@@ -285,22 +285,27 @@ def _propagate(ir: IR, members: Sequence[Node], works: dict[str, Work | None]) -
     return fields
 
 
-def _peak(ir: IR, members: Sequence[Node], output: str, nbytes: dict[str, int]) -> int:
-    """Peak live bytes when ``members`` run alone in order (see the module doc)."""
+def _peak(ir: IR, members: Sequence[Node], output: str, nbytes: dict[str, int],
+          base: dict[str, str]) -> int:
+    """Peak live bytes when ``members`` run alone in order (see the module doc). A view
+    (``base``: view -> the value it views) allocates nothing and keeps its base alive."""
     inside = {n.name for n in members}
-    external = {i for n in members for i in n.inputs if i not in inside}
+    external = {base.get(i, i) for n in members for i in n.inputs if i not in inside}
     last: dict[str, int] = {}
     for index, node in enumerate(members):
         for src in node.inputs:
             last[src] = index
+            if src in base:
+                last[base[src]] = index
     succ = ir.graph.succ
     escapes = {n for n in inside if n == output or any(s not in inside for s in succ[n])}
+    escapes |= {base[n] for n in escapes if n in base}
     live = sum(nbytes[i] for i in external)
     peak = live
     for index, node in enumerate(members):
         live += nbytes[node.name]
         peak = max(peak, live)
-        for src in set(node.inputs):
+        for src in set(node.inputs) | {base[i] for i in node.inputs if i in base}:
             if src in inside and last[src] == index and src not in escapes:
                 live -= nbytes[src]
         if node.name not in last and node.name not in escapes:  # never used: dies at once
@@ -315,12 +320,17 @@ def analyze_ir(ir: IR) -> Analysis:
     works: dict[str, Work | None] = {}
     node_stats: dict[str, Stats] = {}
     nbytes: dict[str, int] = {}
+    base: dict[str, str] = {}
     for node in order:
         ins = [ir.node(i).shape for i in node.inputs]
         handler = HANDLERS.get(node.op)
         works[node.name] = handler(node, ins) if handler else None
         node_stats[node.name] = _node_stats(node, works[node.name], ins, batch)
-        nbytes[node.name] = batch * numel(node.shape) * BYTES_PER_VALUE
+        if OPS[node.op].view and node.inputs:     # a view: no new memory, keeps its base
+            base[node.name] = base.get(node.inputs[0], node.inputs[0])
+            nbytes[node.name] = 0
+        else:
+            nbytes[node.name] = batch * numel(node.shape) * BYTES_PER_VALUE
 
     # receptive field from the network input
     absolute = _propagate(ir, order, works)
@@ -346,13 +356,14 @@ def analyze_ir(ir: IR) -> Analysis:
                       (batch, *ir.node(out).shape))
         for node in nodes:
             stats.add(node_stats[node.name])
-        stats.memory._peak = lambda nodes=nodes, out=out: _peak(ir, nodes, out, nbytes)
+        stats.memory._peak = lambda nodes=nodes, out=out: _peak(ir, nodes, out, nbytes, base)
         stats.field, stats.field_w = absolute.get(out, _ORIGINS)
         stats.own = lambda nodes=nodes, out=out: _propagate(ir, nodes, works).get(out, _ORIGINS)
         scopes[path] = stats
     for node in order:  # a single node alone: its inputs, its output
         stats = node_stats[node.name]
-        stats.memory._peak = sum(nbytes[i] for i in set(node.inputs)) + nbytes[node.name]
+        stats.memory._peak = (sum(nbytes[i] for i in {base.get(i, i) for i in node.inputs})
+                              + nbytes[node.name])
     return Analysis(ir, node_stats, scopes)
 
 

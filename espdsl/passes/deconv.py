@@ -25,8 +25,9 @@ from .rewrite import rebuild, replace
 
 def rewritable(node: Node) -> bool:
     a = node.attrs
-    return (node.op == "deconv" and a["kernel"] == a["stride"] >= 2 and a["padding"] == 0
-            and a["output_padding"] == 0 and a["dilation"] == 1 and a["groups"] == 1)
+    return (node.op == "deconv" and isinstance(a["kernel"], int) and a["kernel"] == a["stride"] >= 2
+            and a["padding"] == 0 and a["output_padding"] == 0 and a["dilation"] == 1
+            and a["groups"] == 1)
 
 
 def deconv_to_depth_to_space(program: Any) -> Any:

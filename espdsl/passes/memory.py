@@ -32,7 +32,7 @@ import copy
 from typing import Any
 
 from ..ir import IR
-from ..ops import OPS, pointwise
+from ..ops import OPS, numel, pointwise
 from .layout import layout_of
 from .rewrite import consumers
 
@@ -45,7 +45,9 @@ LARGE_BYTES = 8 * 2 ** 20          # see COSTLY
 # a zeroed destination and oneDNN's fused sum they measured slower than a fresh tensor: 221 vs
 # 205 ms a forward, one thread): their outputs are freed by the PReLU that follows at once.
 COSTLY = {"conv", "prelu"}
-VIEW_OPS = {"shuffle"}              # results that may share memory with their input
+# results that may share memory with their input: views, and channel_shuffle, whose reshapes
+# return a view when a group holds one channel
+VIEW_OPS = {"shuffle"} | {name for name, op in OPS.items() if op.view}
 WHOLE_OUT = {"conv", "concat"}      # out= forms that need a whole buffer, not a channel slice
 IN_PLACE = {"add", "affine"}        # element-wise: the result may overwrite an input
 
@@ -73,6 +75,8 @@ def lifetimes(ir: IR) -> dict[str, tuple[int, int]]:
 def _plannable(ir: IR, name: str, large_bytes: int) -> bool:
     node = ir.node(name)
     if node.op == "input" or not OPS[node.op].writes_into_buffer(node.attrs):
+        return False
+    if len(node.shape) != 3:        # vectors are small; the workspace holds feature maps
         return False
     if node.op in COSTLY:
         c, h, w = node.shape
@@ -187,8 +191,8 @@ def plan_memory(program: Any, large_bytes: int | None = None, *, pieces: bool = 
     blocks: dict[str, tuple[int, int, int]] = {}
     for name in (n.name for n in ir.nodes()):
         if name in planned and name not in into:
-            c, h, w = ir.node(name).shape
-            size, first, last = blocks.get(root(name), (ir.batch * c * h * w, *spans[name]))
+            size, first, last = blocks.get(root(name), (ir.batch * numel(ir.node(name).shape),
+                                                         *spans[name]))
             blocks[root(name)] = (size, min(first, spans[name][0]), max(last, spans[name][1]))
     slots, arena = place(blocks)
     plan = {

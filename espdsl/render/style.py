@@ -20,9 +20,9 @@ from typing import Callable
 import graphviz
 
 from ..ir import IR, Node, Scope
-from ..ops import Shape
+from ..ops import Shape, pair, pair_text
 from ..summary import block_label
-from .view import ROOT, Unit, View, level_runs, member_level
+from .view import GLOBAL, ROOT, Unit, View, level_runs, member_level
 
 FONT = "Helvetica"
 DOWN = ("#f8cecc", "#b85450")      # (fill, border): red, as in Fig. 4
@@ -33,9 +33,10 @@ MERGE = ("#fff2cc", "#c9a227")     # concat and add
 BANDS = ["#fcfcfc", "#f1f4f9", "#e6ecf5", "#dbe4f1", "#d0dcec"]
 
 def _windowed(node: Node, in_channels: int | None) -> str:
-    """Convolutions and pooling: 'conv 3x3, d=4', 'dwconv 3x3', 'avgpool 3x3, s=2'."""
+    """Convolutions and pooling: 'conv 3x3, d=4', 'dwconv 3x3', 'avgpool 3x3, s=2', 'conv 3x1'
+    (ERFNet's factorised convolutions), 'conv 1x3, d=2' (dilated along W only)."""
     a = node.attrs
-    k = a.get("kernel", 1)
+    kh, kw = pair(a.get("kernel", 1))
     name = node.op
     extra = []
     groups = a.get("groups", 1) or 1
@@ -44,13 +45,17 @@ def _windowed(node: Node, in_channels: int | None) -> str:
             name = "dwconv"
         else:
             name, extra = "gconv", [f"g={groups}"]
-    if (a.get("dilation") or 1) > 1:
-        extra.append(f"d={a['dilation']}")
-    if (a.get("stride") or 1) > 1 or (node.op.endswith("pool") and a.get("stride") is None):
-        extra.append(f"s={a.get('stride') or k}")
-    if node.op == "conv" and a.get("bias"):
+    dh, dw = pair(a.get("dilation") or 1)
+    # a dilation along an axis where the kernel is 1 changes nothing: not shown
+    dh, dw = (dh if kh > 1 else 1), (dw if kw > 1 else 1)
+    if max(dh, dw) > 1:
+        extra.append(f"d={max(dh, dw)}" if dh == dw or 1 in (kh, kw) else f"d={dh}x{dw}")
+    stride = a.get("stride") or a.get("kernel", 1)
+    if max(pair(stride)) > 1:
+        extra.append(f"s={pair_text(stride)}")
+    if node.op in ("conv", "deconv") and a.get("bias"):
         extra.append("bias")
-    return f"{name} {k}x{k}" + (", " + ", ".join(extra) if extra else "")
+    return f"{name} {kh}x{kw}" + (", " + ", ".join(extra) if extra else "")
 
 
 def _named(text: str) -> Callable[[Node, int | None], str]:
@@ -64,16 +69,32 @@ OP_TEXT: dict[str, Callable[[Node, int | None], str]] = {
     "deconv": _windowed,
     "avgpool": _windowed,
     "maxpool": _windowed,
+    "linear": lambda node, c: f"linear{', bias' if node.attrs.get('bias') else ''}",
+    "global_avgpool": _named("global avgpool"),
+    "global_maxpool": _named("global maxpool"),
+    "flatten": _named("flatten"),
     "batchnorm": _named("BN"),
     "affine": _named("BN (scale, shift)"),
     "prelu": _named("PReLU"),
     "relu": _named("ReLU"),
+    "relu6": _named("ReLU6"),
+    "hardsigmoid": _named("h-sigmoid"),
+    "hardswish": _named("h-swish"),
+    "sigmoid": _named("sigmoid"),
+    "silu": _named("SiLU"),
+    "mul": _named("\u00d7"),
+    "slice": lambda node, c: "channels {}:{}".format(
+        node.attrs.get("start") or "", "" if node.attrs.get("stop") is None else node.attrs["stop"]),
+    "dropout": lambda node, c: f"dropout{'2d' if node.attrs.get('channelwise') else ''} "
+                               f"p={node.attrs.get('p', 0.5):g}",
     "identity": _named("identity"),
     "concat": _named("concat"),
     "add": _named("+"),
     "shuffle": lambda node, c: f"shuffle, g={node.attrs['groups']}",
-    "upsample": lambda node, c: (f"upsample x{node.attrs.get('scale', 2):g} "
-                                 f"({node.attrs.get('mode', 'bilinear')})"),
+    "upsample": lambda node, c: (
+        f"upsample x{node.attrs['scale']:g} ({node.attrs.get('mode', 'bilinear')})"
+        if node.attrs.get("scale") is not None and len(node.inputs) < 2
+        else f"resize ({node.attrs.get('mode', 'bilinear')})"),
     "depth_to_space": lambda node, c: f"depth-to-space x{node.attrs['factor']}",
 }
 
@@ -184,6 +205,8 @@ def cluster_label(ir: IR, path: str) -> str:
 
 
 def level_text(level: float) -> str:
+    if level == GLOBAL:
+        return "global (1x1, vectors)"
     lv = int(level) if float(level).is_integer() else level
     return f"l = {lv}  (1/{2 ** lv:g})" if lv else "l = 0  (full size)"
 
@@ -249,7 +272,7 @@ def digraph(view: View, *, rankdir: str = "TB", notes: Callable[[Unit], list[str
         banded = len({lvl for lvl, _ in runs if lvl is not None}) > 1
         for i, (lvl, members) in enumerate(runs):
             if banded and lvl is not None:
-                fill = BANDS[min(int(lvl), len(BANDS) - 1)] if lvl >= 0 else BANDS[0]
+                fill = BANDS[min(int(min(lvl, len(BANDS))), len(BANDS) - 1)] if lvl >= 0 else BANDS[0]
                 with sub.subgraph(name=f"cluster_band:{container}:{i}") as band:
                     band.attr(label=level_text(lvl), labeljust="l", style="filled,rounded",
                               fillcolor=fill, color=fill, fontsize="10", fontcolor="#445566")

@@ -26,9 +26,10 @@ from typing import Iterable
 
 from ..errors import UsageError, did_you_mean
 from ..ir import IR, Node, Scope
-from ..ops import Shape
+from ..ops import Shape, spatial
 
 ROOT = ""
+GLOBAL = math.inf      # the level of vectors and 1 x 1 maps made from larger ones
 
 
 @dataclass
@@ -41,17 +42,19 @@ class Unit:
     scope: Scope | None           # the folded scope (None for the input)
     in_shapes: list[Shape]
     out_shape: Shape
-    level: float                  # spatial level l = log2(input H / output H)
+    level: float                  # spatial level l = log2(input H / output H); GLOBAL for 1x1
 
     @property
     def sampling(self) -> str | None:
-        """'down' when the unit shrinks the feature map, 'up' when it grows it, else None."""
+        """'down' when the unit shrinks the feature map (global pooling too: a vector counts as
+        1 x 1), 'up' when it grows it, else None."""
         if not self.in_shapes:
             return None
-        h_in = max(s[1] for s in self.in_shapes)
-        if self.out_shape[1] < h_in:
+        h_in = max(spatial(s)[0] for s in self.in_shapes)
+        h_out = spatial(self.out_shape)[0]
+        if h_out < h_in:
             return "down"
-        if self.out_shape[1] > h_in:
+        if h_out > h_in:
             return "up"
         return None
 
@@ -98,7 +101,14 @@ class View:
 
 
 def spatial_level(in_h: int, out_h: int) -> float:
-    """l = log2(input H / output H): 0 at full resolution, 3 at 1/8 (whole when exact)."""
+    """l = log2(input H / output H): 0 at full resolution, 3 at 1/8 (whole when exact);
+    :data:`GLOBAL` for a 1 x 1 output of a larger input (global pooling, vectors).
+
+    >>> spatial_level(224, 28), spatial_level(224, 1)
+    (3.0, inf)
+    """
+    if out_h == 1 < in_h:
+        return GLOBAL
     l = math.log2(in_h / out_h) if out_h else 0.0
     return float(round(l)) if abs(l - round(l)) < 1e-9 else round(l, 2)
 
@@ -168,7 +178,7 @@ def fold(ir: IR, opened: set[str] | None = None) -> View:
             in_shapes = [ir.node(i).shape for i in node.inputs]
             out_shape, container = node.shape, _container(ir, node, opened)
         units[uid] = Unit(uid, container, [node.name], scope, in_shapes, out_shape,
-                          spatial_level(in_h, out_shape[1]))
+                          spatial_level(in_h, spatial(out_shape)[0]))
     edges: dict[tuple[str, str], Edge] = {}
     for node in ir.nodes():
         for src in dict.fromkeys(node.inputs):
