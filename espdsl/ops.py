@@ -227,6 +227,8 @@ def _window_axes(a: dict, keys: tuple[str, ...]) -> list[tuple[int, ...]]:
 
 def _conv_shape(a: dict, ins: list[Shape]) -> Shape:
     c, h, w = ins[0]
+    if a["out"] < 1:
+        raise OpError(f"out must be at least 1, got {a['out']}", field="out")
     _check_groups(a["groups"], c, a["out"])
     for key in ("kernel", "stride", "dilation"):
         if min(pair(a[key])) < 1:

@@ -22,7 +22,8 @@ from .source import Document, parse_yaml, read_yaml
 PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 NODE_KEYS = ("name", "op", "block", "from", "for", "when", "repeat", "seq", "optional", "doc")
 STEP_KEYS = ("op", "block", "optional", "doc")
-TOP_KEYS = ("block", "model", "doc", "params", "input", "nodes", "output", "blocks", "predict", "meta")
+TOP_KEYS = ("block", "model", "doc", "params", "input", "nodes", "output", "blocks", "predict", "meta",
+            "weights")
 
 
 @dataclass
@@ -168,10 +169,15 @@ def spec_from_document(doc: Document) -> Spec:
         if p.type not in PARAM_TYPES:
             raise SpecError(f"unknown parameter type '{p.type}'", p.loc, did_you_mean(p.type, PARAM_TYPES))
     nodes = [_node(n, ("nodes", i), doc, step=False) for i, n in enumerate(data["nodes"])]
+    for name, section in (data.get("weights") or {}).items():   # key maps: checked here, located
+        from .keymap import KeyMap
+        KeyMap.parse(name, section, doc.loc(("weights", name)),
+                     lambda i, name=name: doc.loc(("weights", name, "keys", i)))
     return Spec(
         name=data[kind], kind=kind, params=params, nodes=nodes, doc=data.get("doc", ""),
         input=data.get("input") or {}, output=data.get("output"), blocks=data.get("blocks") or [],
-        meta={k: data[k] for k in ("predict", "meta") if k in data}, document=doc, file=doc.file,
+        meta={k: data[k] for k in ("predict", "meta", "weights") if k in data}, document=doc,
+        file=doc.file,
     )
 
 

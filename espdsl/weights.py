@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from .errors import EspdslError, Loc, WeightsError
+from .keymap import key_maps
 
 FORMAT = "espdsl-checkpoint"
 VERSION = 1
@@ -108,11 +109,15 @@ def state_dict_from(obj: Mapping[str, Any], where: Loc | None = None) -> dict[st
 # -- comparing ----------------------------------------------------------------------------------
 @dataclass
 class Fit:
-    """How a checkpoint's tensors fit a model's: what is missing, unexpected, of another shape."""
+    """How a checkpoint's tensors fit a model's: what is missing, unexpected, of another shape;
+    ``keymap``: the spec's key map its keys went through (None: as they are), ``dropped``: keys
+    that map drops (tensors the network does not use)."""
 
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     shape: list[str] = field(default_factory=list)
+    keymap: str | None = None
+    dropped: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> int:
@@ -306,6 +311,10 @@ def load_weights(model: nn.Module, weights: str | Path | Mapping[str, torch.Tens
     :class:`WeightsError` with one line naming the first mismatches and, when the shapes tell,
     the parameter values that would fit. Not strict: load what fits and return the rest.
 
+    When the keys do not fit as they are, each key map of the spec's ``weights:`` section
+    (:mod:`espdsl.keymap`: torchvision's names, the authors' names) is tried in turn; the first
+    under which the checkpoint fits exactly is used (``Fit.keymap`` names it).
+
     >>> import espdsl
     >>> model = espdsl.create_model("espnet_c", alpha3=3)
     >>> load_weights(model, espdsl.create_model("espnet_c", alpha3=3).state_dict()).ok
@@ -317,9 +326,26 @@ def load_weights(model: nn.Module, weights: str | Path | Mapping[str, torch.Tens
     own = model.state_dict()
     model_shapes, ckpt_shapes = shapes_of(own), shapes_of(ckpt_state)
     fit = compare(model_shapes, ckpt_shapes)
+    ir = getattr(model, "espdsl_ir", None)
+    tried: tuple[Fit, dict[str, tuple[int, ...]]] | None = None
+    if not fit.ok and ir is not None:
+        for km in key_maps(ir.meta):
+            mapped, dropped = km.translate(ckpt_state)
+            mapped_shapes = shapes_of(mapped)
+            got = compare(model_shapes, mapped_shapes)
+            got.keymap, got.dropped = km.name, dropped
+            if got.ok:
+                ckpt_state, ckpt_shapes, fit = mapped, mapped_shapes, got
+                break
+            if got.score < fit.score and (tried is None or got.score < tried[0].score):
+                tried = (got, mapped_shapes)
     if strict and not fit.ok:
-        ir = getattr(model, "espdsl_ir", None)
         name = f"{ir.name} ({_fmt_params(ir.params)})" if ir is not None else "the model"
+        if tried is not None:          # closer through a key map: say what that leaves
+            raise WeightsError(f"checkpoint does not fit {name}, not even through its "
+                               f"'{tried[0].keymap}' key map: "
+                               f"{describe(tried[0], model_shapes, tried[1])}", where,
+                               "check the key map's rules and the spec's parameters (-p)")
         hint = suggest(ir, model_shapes, ckpt_shapes, fit) if ir is not None else None
         raise WeightsError(f"checkpoint does not fit {name}: "
                            f"{describe(fit, model_shapes, ckpt_shapes)}", where,
