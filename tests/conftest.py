@@ -20,13 +20,18 @@ REFERENCE = ROOT.parent / "shared" / "espnet-reference"
 FIG3G = {"M": 100, "N": 100, "n": 3, "K": 5, "g": 2}
 
 
+# Down-samplers that concatenate a pooled input (M channels) to N - M new ones need N > M.
+GROWS = {"erfnet_down": {"N": 200}, "eesp_down": {"N": 200}}
+
+
 def block_params(name: str) -> dict:
-    """Fig. 3g's settings restricted to the parameters a library block declares."""
+    """Fig. 3g's settings restricted to the parameters a library block declares (N = 2M for
+    the down-samplers of GROWS)."""
     import espdsl
     from espdsl.registry import default_registry
 
     declared = default_registry().get(name).params
-    return {k: v for k, v in FIG3G.items() if k in declared}
+    return {k: v for k, v in {**FIG3G, **GROWS.get(name, {})}.items() if k in declared}
 
 
 @pytest.fixture

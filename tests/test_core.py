@@ -110,7 +110,9 @@ def test_every_spec_builds_runs_lints_traces_exports(kind, name, tmp_path):
         params = {k: v for k, v in params.items()
                   if k in espdsl.open_spec(name, espdsl.registry.default_registry()).params}
     else:
-        params, size = {"alpha2": 1, "alpha3": 1}, (1, 3, 64, 64)
+        declared = espdsl.open_spec(name, espdsl.registry.default_registry()).params
+        params = {k: 1 for k in ("alpha2", "alpha3") if k in declared}
+        size = (1, 3, 64, 64)
     ir = espdsl.load(name, input_size=size, **params)
     ir.lint()
     model = espdsl.build_ir(ir).eval()

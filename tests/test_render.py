@@ -18,14 +18,10 @@ from espdsl.cli import main
 from espdsl.registry import default_registry
 from espdsl.render import render, to_digraph
 
+from conftest import block_params
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NAME = r'("(?:[^"\\]|\\.)*"|\S+)'
-
-
-def block_params(name: str) -> dict:
-    """M=N=100 where the block declares them (br, pyramid, up take only M)."""
-    declared = default_registry().get(name).params
-    return {k: 100 for k in ("M", "N") if k in declared}
 
 
 SPECS = [(m, {}) for m in espdsl.list_models()] + [(b, block_params(b)) for b in espdsl.list_blocks()]

@@ -156,28 +156,44 @@ def measure_rf(model: nn.Module, input_shape: tuple[int, ...], shifts: int = 1,
 
 def check_rf(model: nn.Module, ir: IR, stats) -> CheckRow:
     """Receptive field and its exact position for one output pixel per residue of the field's
-    period, analytic (``stats.field``) against the gradient."""
+    period, analytic (``stats.field``, ``stats.field_w``) against the gradient.
+
+    A field that covers the whole input along an axis (after global pooling, or a
+    squeeze-and-excitation gate) is checked as such: the gradient must reach every input pixel
+    along that axis. A field that only runs past the border is not measurable (``ok`` None)."""
     from math import lcm
 
     from .format import axes_text
     field_h, field_w = stats.field, stats.field_w
     found = measure_rf(model, ir.input_shape, shifts=lcm(field_h.period, field_w.period))
-    clipped = any(f[3] for f in found)
-    heights, widths, ok = [], [], True
-    for (oh, ow), rows, cols, _ in found:
+    sizes = ir.input_shape[2:]
+    clipped, whole, ok = False, False, True
+    heights, widths = [], []
+    for (oh, ow), rows, cols, touches in found:
         heights.append(rows[1] - rows[0] + 1)
         widths.append(cols[1] - cols[0] + 1)
-        ok &= field_h.interval(oh) == rows and field_w.interval(ow) == cols
+        for field, o, got, n in ((field_h, oh, rows, sizes[0]), (field_w, ow, cols, sizes[1])):
+            want = field.interval(o)
+            if want is not None and want[0] <= 0 and want[1] >= n - 1:
+                whole = True
+                ok &= got == (0, n - 1)
+            elif got[0] == 0 or got[1] == n - 1:
+                clipped = True
+            else:
+                ok &= want == got
     measured = max(heights) if max(heights) == max(widths) else (max(heights), max(widths))
     if clipped:
         note = f"input too small: needs more than {axes_text(stats.rf)} px around the centre"
     elif not ok:
         note = "position of the field differs"
+    elif whole:
+        note = (f"the field ({axes_text(stats.rf)} px) covers the whole input: the gradient "
+                f"reaches every pixel")
     else:
         note = f"positions agree for {len(found)} output pixel(s)"
+    exact = whole or (max(heights) == stats.rf_exact and max(widths) == field_w.size)
     return CheckRow("receptive field", stats.rf, measured, "gradient of centre output pixels",
-                    None if clipped else ok and max(heights) == stats.rf_exact
-                    and max(widths) == field_w.size, note)
+                    None if clipped else ok and exact, note)
 
 
 class LiveTensors(TorchDispatchMode):

@@ -29,11 +29,20 @@ from .handlers import Window
 
 @dataclass(frozen=True)
 class Field:
-    """Input pixels ``[stride*o + a[o % period], stride*o + b[o % period]]`` for output ``o``."""
+    """Input pixels ``[stride*o + a[o % period], stride*o + b[o % period]]`` for output ``o``.
+
+    ``step``: the effective stride of the output pixels (input pixels per output pixel), which
+    is ``stride`` except where a broadcast input made the field constant (``stride`` 0) while
+    the output keeps the resolution of the map it was merged with."""
 
     stride: Fraction
     a: tuple[Fraction | None, ...]
     b: tuple[Fraction | None, ...]
+    step: Fraction | None = None
+
+    def __post_init__(self) -> None:
+        if self.step is None:
+            object.__setattr__(self, "step", self.stride)
 
     @property
     def period(self) -> int:
@@ -71,7 +80,7 @@ class Field:
             first, last = self._hull(lo, hi)
             a.append(None if first is None else first - stride * o)
             b.append(None if last is None else last - stride * o)
-        return Field(stride, tuple(a), tuple(b))
+        return Field(stride, tuple(a), tuple(b), self.step * w.rate)
 
     def _hull(self, lo: int, hi: int) -> tuple[Fraction | None, Fraction | None]:
         """Union of the fields of input pixels ``lo .. hi`` (one period is enough at each end)."""
@@ -93,15 +102,28 @@ def broadcast(f: Field) -> Field:
     (-3, 626)
     """
     iv = f.interval(0)
-    return f if iv is None else Field(0, (iv[0],), (iv[1],))
+    return f if iv is None else Field(0, (iv[0],), (iv[1],), 0)
 
 
-def merge(fields: Iterable[Field]) -> Field:
+def merge(fields: Iterable[Field], size: int | None = None) -> Field:
     """The union of the fields of a merge's inputs (inputs of one resolution share a stride;
-    should they not, the largest stride is kept and the union taken position by position)."""
+    should they not, the largest stride is kept and the union taken position by position).
+
+    With a broadcast input (stride 0, see :func:`broadcast`) the union is taken over the
+    ``size`` output positions of the map and holds for each of them: exact when the broadcast
+    field covers the others' (a squeeze-and-excitation gate pools the map it scales), else the
+    hull of them all."""
     fields = list(fields)
     if len(fields) == 1:
         return fields[0]
+    step = max(f.step for f in fields)
+    if any(f.stride == 0 for f in fields) and size is not None:
+        ivs = []
+        for f in fields:
+            ends = range(min(size, f.period)) if f.stride == 0 else \
+                [*range(min(size, f.period)), *range(max(0, size - f.period), size)]
+            ivs += [iv for o in ends if (iv := f.interval(o))]
+        return Field(0, (min(iv[0] for iv in ivs),), (max(iv[1] for iv in ivs),), step)
     stride = max(f.stride for f in fields)
     period = lcm(*(f.period for f in fields))
     a: list[Fraction | None] = []
@@ -110,4 +132,4 @@ def merge(fields: Iterable[Field]) -> Field:
         ivs = [iv for f in fields if (iv := f.interval(o))]
         a.append(min(iv[0] for iv in ivs) - stride * o if ivs else None)
         b.append(max(iv[1] for iv in ivs) - stride * o if ivs else None)
-    return Field(stride, tuple(a), tuple(b))
+    return Field(stride, tuple(a), tuple(b), step)

@@ -119,7 +119,7 @@ class Stats:
 
     @property
     def stride_exact(self) -> Fraction:
-        return self.field.stride
+        return self.field.step
 
     @property
     def rf_h(self) -> int | float:
@@ -136,7 +136,7 @@ class Stats:
 
     @property
     def stride(self) -> int | float | tuple:
-        return _both(self.field.stride, self.field_w.stride)
+        return _both(self.field.step, self.field_w.step)
 
     @property
     def rf_own(self) -> int | float | tuple:
@@ -146,7 +146,7 @@ class Stats:
     @property
     def stride_own(self) -> int | float | tuple:
         h, w = self.fields_own
-        return _both(h.stride, w.stride)
+        return _both(h.step, w.step)
 
     def add(self, other: "Stats") -> None:
         """Add the additive figures of ``other`` (params, MACs, work, Fig. 3g memory)."""
@@ -265,20 +265,21 @@ def _propagate(ir: IR, members: Sequence[Node], works: dict[str, Work | None]) -
         work = works[node.name]
         ins = [fields.get(i, _ORIGINS) for i in node.inputs]
         if len(ins) > 1:
-            out_hw = spatial(node.shape)
+            out_hw = spatial(node.shape)   # a size-1 axis meeting a larger one: broadcast
             sizes = [spatial(ir.node(i).shape) for i in node.inputs]
             ins = [tuple(broadcast(f[axis]) if hw[axis] == 1 < out_hw[axis] else f[axis]
                          for axis in (0, 1)) for f, hw in zip(ins, sizes)]
         if not ins:
             ins = [_ORIGINS]
         same = all(f[0] is f[1] for f in ins) and (work is None or work.window_w is None)
-        h = merge(f[0] for f in ins)
+        out_hw = spatial(node.shape)
+        h = merge((f[0] for f in ins), out_hw[0])
         if work is not None:
             h = h.through(work.window)
         if same:
             w = h
         else:
-            w = merge(f[1] for f in ins)
+            w = merge((f[1] for f in ins), out_hw[1])
             if work is not None:
                 w = w.through(work.windows[1])
         fields[node.name] = (h, w)
