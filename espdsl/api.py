@@ -109,7 +109,7 @@ def list_blocks(pattern: str = "*", blocks: Iterable[str | Path] = ()) -> list[s
 
     >>> import espdsl
     >>> espdsl.list_blocks("res*")
-    ['resnet', 'resnext']
+    ['resnet', 'resnet_basic', 'resnext']
     """
     return _registry(blocks).names("block", pattern)
 
@@ -119,6 +119,6 @@ def list_models(pattern: str = "*", blocks: Iterable[str | Path] = ()) -> list[s
 
     >>> import espdsl
     >>> espdsl.list_models("espnet*")
-    ['espnet', 'espnet_a', 'espnet_b', 'espnet_c']
+    ['espnet', 'espnet_a', 'espnet_b', 'espnet_c', 'espnetv2']
     """
     return _registry(blocks).names("model", pattern)

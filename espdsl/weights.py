@@ -136,7 +136,7 @@ def compare(model: Shapes, ckpt: Shapes) -> Fit:
     """Compare a model's tensor shapes with a checkpoint's; ``num_batches_tracked`` is optional.
 
     >>> compare({"w": (2, 3), "bn.num_batches_tracked": ()}, {"w": (2, 4), "x": (1,)})
-    Fit(missing=[], unexpected=['x'], shape=['w'])
+    Fit(missing=[], unexpected=['x'], shape=['w'], keymap=None, dropped=[])
     """
     return Fit(
         missing=[k for k in model if k not in ckpt and not k.endswith(OPTIONAL_SUFFIX)],
