@@ -119,13 +119,23 @@ def rf_probe(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
                 module.running_var.fill_(1.0)
             elif isinstance(module, nn.PReLU):
                 module.weight.fill_(1.0)
-    if isinstance(probe, torch.fx.GraphModule):  # max pooling routes gradient to one pixel
-        swap = {F.max_pool2d: F.avg_pool2d, F.adaptive_max_pool2d: F.adaptive_avg_pool2d}
+    if isinstance(probe, torch.fx.GraphModule):
+        # max pooling routes gradient to one pixel; bounded activations (ReLU6, the hard and
+        # soft sigmoids) saturate where residual sums grow: the probe measures connectivity,
+        # so they become the identity (every value is positive anyway)
+        swap: dict[Any, Any] = {F.max_pool2d: F.avg_pool2d,
+                                F.adaptive_max_pool2d: F.adaptive_avg_pool2d}
+        swap.update({fn: _identity for fn in (F.relu6, F.hardsigmoid, F.hardswish, torch.sigmoid,
+                                              F.silu)})
         for node in probe.graph.nodes:
             if node.op == "call_function" and node.target in swap:
                 node.target = swap[node.target]
         probe.recompile()
     return probe
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 Span = tuple[int, int]
@@ -149,6 +159,8 @@ def measure_rf(model: nn.Module, input_shape: tuple[int, ...], shifts: int = 1,
         hit = grad[0].abs().sum(0) > 0
         rows = hit.any(1).nonzero().flatten().tolist()
         cols = hit.any(0).nonzero().flatten().tolist()
+        if not rows:
+            raise RuntimeError(f"no input pixel reaches output pixel {(oh, ow)} of the probe")
         clipped = rows[0] == 0 or rows[-1] == x.shape[2] - 1 or cols[0] == 0 or cols[-1] == x.shape[3] - 1
         found.append(((oh, ow), (rows[0], rows[-1]), (cols[0], cols[-1]), clipped))
     return found

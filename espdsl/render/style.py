@@ -20,7 +20,7 @@ from typing import Callable
 import graphviz
 
 from ..ir import IR, Node, Scope
-from ..ops import Shape, pair, pair_text
+from ..ops import Shape, pair, pair_text, slice_range
 from ..summary import block_label
 from .view import GLOBAL, ROOT, Unit, View, level_runs, member_level
 
@@ -83,8 +83,8 @@ OP_TEXT: dict[str, Callable[[Node, int | None], str]] = {
     "sigmoid": _named("sigmoid"),
     "silu": _named("SiLU"),
     "mul": _named("\u00d7"),
-    "slice": lambda node, c: "channels {}:{}".format(
-        node.attrs.get("start") or "", "" if node.attrs.get("stop") is None else node.attrs["stop"]),
+    "slice": lambda node, c: ("channels {}:{}".format(*slice_range(node.attrs, c)) if c
+                              else "slice"),
     "dropout": lambda node, c: f"dropout{'2d' if node.attrs.get('channelwise') else ''} "
                                f"p={node.attrs.get('p', 0.5):g}",
     "identity": _named("identity"),
@@ -143,12 +143,28 @@ def title(ir: IR, unit: Unit) -> str:
     if scope.kind == "repeat":
         return block_label(dataclasses.replace(scope, block=_block_name(ir, scope)))
     if scope.kind == "seq":
-        parts = []
+        parts: list[list] = []          # runs of equal steps: [text, count]
         for kid in ir.children(scope.path):
             inner = ir.nodes_in(kid.path)
-            parts.append(_conv_text(ir, inner[0]) if len(inner) == 1 else _block_name(ir, kid))
-        return " \u2192 ".join(parts)
+            text = _conv_text(ir, inner[0]) if len(inner) == 1 else _block_name(ir, kid)
+            if parts and parts[-1][0] == text:
+                parts[-1][1] += 1
+            else:
+                parts.append([text, 1])
+        items = [text if count == 1 else f"{text} x {count}" for text, count in parts]
+        if len(items) <= 3 and sum(map(len, items)) <= 48:
+            return " \u2192 ".join(items)
+        return "\n\u2192 ".join(items)     # a long chain: one run a line
     return _block_name(ir, scope)
+
+
+def principal_op(ir: IR, unit: Unit) -> str | None:
+    """The one convolution or linear layer of a folded block ('conv 3x3, s=2' in a conv_bn,
+    'dwconv 3x3' in a depth-wise one), or None when it has none or several."""
+    if unit.scope is None or unit.scope.kind != "block" or len(unit.nodes) < 2:
+        return None
+    layers = [ir.node(n) for n in unit.nodes if ir.node(n).op in ("conv", "deconv", "linear")]
+    return _conv_text(ir, layers[0]) if len(layers) == 1 else None
 
 
 def _style(ir: IR, unit: Unit) -> dict[str, str]:
@@ -186,7 +202,13 @@ def node_label(ir: IR, unit: Unit, notes: list[str]) -> str:
         return f'<<b>input</b><br/><font point-size="10">{esc(shape_text(unit.out_shape))}</font>>'
     if len(unit.nodes) == 1 and ir.node(unit.nodes[0]).op == "add":
         return "+"
-    lines = [f"<b>{esc(head)}</b>"]
+    # a thin spacer line: the bold title's underscores ("inverted_residual") would otherwise
+    # touch the line below
+    lines = ["<b>" + "<br/>".join(esc(line) for line in head.split("\n")) + "</b>",
+             '<font point-size="3"> </font>']
+    detail = principal_op(ir, unit)
+    if detail:
+        lines.append(f'<font point-size="10">{esc(detail)}</font>')
     if ir.node(unit.nodes[-1]).op != "input":
         lines.append(f'<font point-size="10">{esc(channels(unit.in_shapes, unit.out_shape))}</font>')
     name = _local(unit.id, unit.container)
