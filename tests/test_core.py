@@ -122,7 +122,7 @@ def test_every_spec_builds_runs_lints_traces_exports(kind, name, tmp_path):
     assert tuple(y.shape) == ir.output_shape
     traced = torch.fx.symbolic_trace(model)
     torch.testing.assert_close(traced(x), y)
-    scripted = torch.jit.trace(model, x)
+    scripted = torch.jit.trace(model, x, check_trace=False)   # compared just below
     torch.testing.assert_close(scripted(x), y)
     buf = io.BytesIO()
     torch.onnx.export(model, (x,), buf, dynamo=False)

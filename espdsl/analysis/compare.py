@@ -35,10 +35,13 @@ def compare(modules: Sequence[str] | None = None, params: dict[str, Any] | None 
     """Fig. 3g's rows for ``modules`` (default: esp, mobilenet, shufflenet, inception, resnext,
     asp, resnet) with Fig. 3g's settings overridden by ``params`` at ``size`` (H, W).
 
-    A parameter a block does not declare is not passed to it.
+    A parameter a block does not declare is not passed to it. A module whose formula names
+    ``settings`` of its own (the down-samplers' N = 2M) takes them before ``params``.
+
+    >>> [(r["module"], r["params_formula"], r["params"]) for r in compare(["eesp", "se"])]
+    [('eesp', 3300, 3300), ('se', 5000, 5000)]
     """
     reg = _registry(blocks)
-    settings = {**FIG3G_PARAMS, **(params or {})}
     size = tuple(size or FIG3G_SIZE)
     if len(size) != 2:
         raise UsageError(f"bad size {'x'.join(map(str, size))}", None, "write H x W, e.g. 56x56")
@@ -48,11 +51,12 @@ def compare(modules: Sequence[str] | None = None, params: dict[str, Any] | None 
         if spec.kind != "block":
             raise UsageError(f"'{module}' is a model, not a block", None,
                              "compare takes blocks: " + ", ".join(reg.names("block")))
+        formula = FORMULAS.get(module)
+        settings = {**FIG3G_PARAMS, **(formula.settings if formula else {}), **(params or {})}
         declared = {k: v for k, v in settings.items() if k in spec.params}
         ir = resolve(spec, declared, registry=reg, input_size=size)
         totals = analyze_ir(ir).totals
         row: dict[str, Any] = {"module": module}
-        formula = FORMULAS.get(module)
         env = formula_env({**declared, **ir.params}, size) if formula else None
         row["params_formula"] = formula.params(env) if formula else None
         row["params"] = totals.params_by_kind.get("conv", 0)

@@ -12,7 +12,7 @@ import io
 import json
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .formulas import FIG3G_PARAMS
+from .formulas import FIG3G_PARAMS, FORMULAS
 
 if TYPE_CHECKING:     # kept out of the import: the CLI reads FORMATS at start-up
     from .check import CheckRow
@@ -63,9 +63,14 @@ def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _notes(rows: list[dict]) -> list[str]:
-    """One line per printed value that differs from the paper's own formula."""
+    """One line per printed value that differs from the paper's own formula, and per module
+    compared at settings of its own."""
     notes = [f"{row['module']} {key}: {text}" for row in rows if row["paper"]
              for key, text in row["paper"]["differs"].items()]
+    notes += [f"{row['module']} at " + ", ".join(f"{k} = {v}" for k, v in
+                                                 FORMULAS[row["module"]].settings.items())
+              + " (a down-sampler that concatenates its pooled input needs N > M)"
+              for row in rows if row["module"] in FORMULAS and FORMULAS[row["module"]].settings]
     missing = [row["module"] for row in rows if row["paper"] is None]
     if missing:
         notes.append(f"no printed values for: {', '.join(missing)} (not in Fig. 3g, or not "

@@ -7,13 +7,24 @@ values (the figure multiplies by 4 bytes and divides by 2^20 for MB). Receptive 
 side of the square field. ResNet's basic block is not in Fig. 3g; its formulas are the usual
 ones (two n x n convolutions M -> N -> N), with nothing printed.
 
+The blocks beyond ESPNet have their papers' formulas, with nothing printed: the inverted
+residual (MobileNetV2, Table 1: ``tM(M + n^2 + N)``), squeeze-and-excitation (``2MS``, S the
+squeezed channels), the ShuffleNetV2 unit (stride 1: three convolutions on N / 2 channels),
+EESP (ESPNetv2, Sec. 3.1: ``Md/g + (n^2 + d)dK`` with g = K groups) and its strided form in
+the down-sampler, ERFNet's
+non-bottleneck-1D (Table 1: ``12 M^2`` for M = N, two 3x1 and two 1x3 convolutions) and
+down-sampler, and torchvision's ResNet basic block. Their memory column counts the same Fig. 3g
+way (outputs of the convolutions, stride 1 unless the block is a down-sampler). ``settings``
+are the values a module needs beyond Fig. 3g's (a down-sampler concatenating its pooled input
+needs N > M: N = 2M). Only Fig. 3g's seven modules are compared by default.
+
 >>> f = FORMULAS["mobilenet"]
 >>> f.params(FIG3G_ENV), f.paper.params
 (10900, 11009)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 Env = dict[str, int]
@@ -47,6 +58,7 @@ class Formula:
     memory_values: Callable[[Env], int]
     rf: Callable[[Env], int]
     paper: Printed | None = None
+    settings: dict[str, int] = field(default_factory=dict)   # beyond Fig. 3g's, to be valid
 
     def memory_mb(self, env: Env) -> float:
         return self.memory_values(env) * BYTES_PER_VALUE / MB
@@ -86,7 +98,47 @@ FORMULAS: dict[str, Formula] = {f.module: f for f in [
             lambda e: 2 * e["W"] * e["H"] * e["N"], lambda e: 2 * (e["n"] - 1) + 1),
 ]}
 
-MODULES = list(FORMULAS)  # the default rows of `espdsl compare`, in this order
+MODULES = [m for m, f in FORMULAS.items() if f.paper or m == "resnet"]   # Fig. 3g's: the default
+
+
+def _down_d(e: Env) -> int:
+    """Branch width of the strided EESP inside the down-sampler: (N - M) / K."""
+    return (e["N"] - e["M"]) // e["K"]
+
+
+def _eesp_rf(e: Env) -> int:
+    """The largest effective kernel of EESP's branches: 3, 5, 7, ... up to r_lim."""
+    return 2 * min(e["K"], (e["r_lim"] - 1) // 2) + 1
+
+
+FORMULAS.update({f.module: f for f in [
+    Formula("inverted_residual", "tM(M + n^2 + N)", "WH(2tM + N)", "n",
+            lambda e: e["t"] * e["M"] * (e["M"] + e["n"] ** 2 + e["N"]),
+            lambda e: e["W"] * e["H"] * (2 * e["t"] * e["M"] + e["N"]), lambda e: e["n"]),
+    Formula("se", "2MS", "M + S", "H (the whole map)",
+            lambda e: 2 * e["M"] * e["S"], lambda e: e["M"] + e["S"], lambda e: e["H"]),
+    Formula("shufflenet_v2", "N^2/2 + n^2 N/2", "3WHN/2", "n",
+            lambda e: e["N"] ** 2 // 2 + e["n"] ** 2 * e["N"] // 2,
+            lambda e: 3 * e["W"] * e["H"] * e["N"] // 2, lambda e: e["n"]),
+    Formula("eesp", "Md/K + (n^2 + d)dK", "WH(d(K + 1) + N)", "2min(K, (r_lim - 1)/2) + 1",
+            lambda e: e["M"] * e["d"] // e["K"] + (e["n"] ** 2 + e["d"]) * e["d"] * e["K"],
+            lambda e: e["W"] * e["H"] * (e["d"] * (e["K"] + 1) + e["N"]), _eesp_rf),
+    Formula("eesp_down", "Md'/K + (n^2 + d')d'K, d' = (N - M)/K", "WH(d' + (d'K + N - M)/4)",
+            "2min(K, (r_lim - 1)/2) + 1",
+            lambda e: (e["M"] * _down_d(e) // e["K"] + (e["n"] ** 2 + _down_d(e)) * _down_d(e) * e["K"]),
+            lambda e: e["W"] * e["H"] * _down_d(e) + e["W"] * e["H"] * (
+                _down_d(e) * e["K"] + e["N"] - e["M"]) // 4, _eesp_rf, settings={"N": 200}),
+    Formula("non_bottleneck_1d", "12M^2", "4WHM", "3 + 2d",
+            lambda e: 12 * e["M"] ** 2, lambda e: 4 * e["W"] * e["H"] * e["M"],
+            lambda e: 3 + 2 * e["d"]),
+    Formula("erfnet_down", "9M(N - M)", "WH(N - M)/4", "3",
+            lambda e: 9 * e["M"] * (e["N"] - e["M"]),
+            lambda e: e["W"] * e["H"] * (e["N"] - e["M"]) // 4, lambda e: 3,
+            settings={"N": 200}),
+    Formula("resnet_basic", "n^2MN + n^2N^2", "2WHN", "2(n - 1) + 1",
+            lambda e: e["n"] ** 2 * (e["M"] * e["N"] + e["N"] ** 2),
+            lambda e: 2 * e["W"] * e["H"] * e["N"], lambda e: 2 * (e["n"] - 1) + 1),
+]})
 
 
 def formula_env(params: dict[str, int], size: tuple[int, int]) -> Env:
