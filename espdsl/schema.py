@@ -53,4 +53,7 @@ def schema_error(check: jsonschema.protocols.Validator, doc: Document,
         return error(f"{err.instance!r} is not allowed here", doc.loc(path),
                      did_you_mean(str(err.instance), map(str, err.validator_value)))
     where = "/".join(map(str, path)) or "top level"
-    return error(f"at {where}: {err.message}", doc.loc(path))
+    hint = None
+    if err.validator in ("minItems", "maxItems") and "description" in err.schema:
+        hint = err.schema["description"]      # e.g. what a pair [h, w] is
+    return error(f"at {where}: {err.message}", doc.loc(path), hint)

@@ -37,13 +37,13 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
         raise UsageError(f"unknown output type '{Path(output).suffix}' for {output}", None,
                          EXPORT_HINT)
     ir = load(spec, input_size=parse_size(input_size), blocks=blocks, **parse_params(params))
-    model = source = None
+    model = source = fit = None
     if output or weights:
         from ..api import build_ir
         model = build_ir(ir)
         if weights:
             from ..weights import load_weights
-            load_weights(model, weights)
+            fit = load_weights(model, weights)
         if optimize:
             from ..passes import optimize_model
             source, model = model, optimize_model(model.eval())
@@ -56,5 +56,8 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
         from ..export import export
         export(model, ir, Path(output), source)
     click.echo(format_summary(rows, totals, fmt))
+    if fit is not None and fit.keymap and fmt != "json":
+        dropped = f"; {len(fit.dropped)} tensors it does not use dropped" if fit.dropped else ""
+        click.echo(f"weights: through the spec's '{fit.keymap}' key map{dropped}")
     if output and fmt != "json":
         click.echo(f"wrote {output}")
