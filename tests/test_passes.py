@@ -8,6 +8,7 @@ back from the code under test.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 import espdsl
-from conftest import FIG3G
+from conftest import block_params
 from espdsl.errors import UsageError
 from espdsl.passes import DEFAULT, PASSES, Program, optimize_model, run
 from espdsl.passes.memory import lifetimes
@@ -30,8 +31,9 @@ IMAGE = "frankfurt_000000_000294_leftImg8bit"
 needs_ref = pytest.mark.skipif(not REF.is_dir(), reason=f"reference data not found at {REF} "
                                "(needs ../shared/espnet-reference beside the project)")
 
-ZOO = {"espnet": {"alpha2": 1, "alpha3": 2}, "espnet_b": {"alpha2": 1, "alpha3": 1},
-       "espnet_a": {"alpha2": 1, "alpha3": 1}, "espnet_c": {"alpha2": 1, "alpha3": 2}}
+SMALL = {"espnet": {"alpha2": 1, "alpha3": 2}, "espnet_b": {"alpha2": 1, "alpha3": 1},
+         "espnet_a": {"alpha2": 1, "alpha3": 1}, "espnet_c": {"alpha2": 1, "alpha3": 2}}
+ZOO = {name: SMALL.get(name, {}) for name in espdsl.list_models()}   # every zoo spec
 ZOO_SIZE = (2, 3, 64, 96)          # batch 2: the plan covers the batch dimension too
 BLOCK_SIZE = 12
 
@@ -53,14 +55,15 @@ def randomized(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
+@functools.lru_cache(maxsize=None)
 def case(name: str):
-    """(default model, input) for a zoo spec or a library block."""
+    """(default model, input) for a zoo spec or a library block; built once (the passes read the
+    model, never change it)."""
     if name in ZOO:
         model = espdsl.create_model(name, input_size=ZOO_SIZE, **ZOO[name])
         shape = ZOO_SIZE
     else:
-        declared = espdsl.registry.default_registry().get(name).params
-        params = {k: v for k, v in FIG3G.items() if k in declared}
+        params = block_params(name)
         m = params.get("M", 16)
         shape = (1, m, BLOCK_SIZE, BLOCK_SIZE)
         model = espdsl.create_block(name, input_size=shape, **params)
