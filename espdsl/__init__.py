@@ -17,8 +17,9 @@ import sys
 import types
 from typing import Any
 
-from .errors import (EspdslError, ExprError, Loc, RegistryError, ResolveError, SpecError,
-                     StudyError, UsageError, WeightsError)
+from . import limits
+from .errors import (EspdslError, ExprError, LimitError, Loc, RegistryError, ResolveError,
+                     SpecError, StudyError, UsageError, WeightsError)
 
 __version__ = "0.1.0"
 
@@ -35,8 +36,9 @@ _LAZY = {
 __all__ = [
     "create_model", "create_block", "load", "build_ir", "list_blocks", "list_models", "open_spec",
     "IR", "Node", "Scope", "EspdslError", "SpecError", "ExprError", "RegistryError",
-    "ResolveError", "StudyError", "UsageError", "WeightsError", "Loc", "__version__", "analyze",
-    "render", "to_digraph", "run_study", "list_studies", "optimize", "bench",
+    "ResolveError", "StudyError", "UsageError", "WeightsError", "LimitError", "Loc",
+    "__version__", "analyze", "render", "to_digraph", "run_study", "list_studies", "optimize",
+    "bench", "limits",
 ]
 
 

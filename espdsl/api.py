@@ -34,9 +34,16 @@ def open_spec(spec: SpecRef, registry: Registry) -> Spec:
     if isinstance(spec, Spec):
         return spec
     text = str(spec)
-    if isinstance(spec, Path) or text.endswith((".yaml", ".yml")) or "/" in text or Path(text).is_file():
+    if isinstance(spec, Path) or text.endswith((".yaml", ".yml")) or "/" in text or _is_file(text):
         return read_spec(text)
     return registry.get(text)
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a name too long for a path, a NUL character
+        return False
 
 
 def load(spec: SpecRef, *, input_size: Sequence[int] | None = None,
@@ -52,7 +59,10 @@ def load(spec: SpecRef, *, input_size: Sequence[int] | None = None,
 
 
 def build_ir(ir: IR) -> "nn.Module":
-    """Build a resolved IR into a ``torch.fx.GraphModule``."""
+    """Build a resolved IR into a ``torch.fx.GraphModule`` (refused, before torch is even
+    imported, when its parameters pass the ``param_memory`` limit)."""
+    from .limits import check_build
+    check_build(ir)
     from .build import build
     return build(ir)
 

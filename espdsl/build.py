@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from .ir import IR, Node, class_name
+from .limits import check_build
 from .ops import OPS, pair
 from .passes.layout import layout_of
 from .runtime import (Affine, OutputPool, PlannedModule, Workspace, channel_shuffle, concat_into,
@@ -283,8 +284,12 @@ def build(ir: IR, *, device: Any = None) -> fx.GraphModule | PlannedModule:
     """Emit ``ir`` as a ``GraphModule``; every stateful op sits at its IR path.
 
     ``device``: where parameters are created; ``"meta"`` allocates nothing (for shapes and
-    state_dict keys only). An IR with a memory plan gives a :class:`PlannedModule`.
+    state_dict keys only). An IR with a memory plan gives a :class:`PlannedModule`. Anywhere
+    else than ``"meta"``, refused before allocating anything when the parameters pass the
+    ``param_memory`` limit.
     """
+    if str(device) != "meta":
+        check_build(ir)
     root = nn.Module()
     place = torch.device(device) if device is not None else contextlib.nullcontext()
     with place:

@@ -18,8 +18,8 @@ import sys
 
 import click
 
-from . import __version__, commands
-from .errors import EspdslError
+from . import __version__, commands, limits
+from .errors import EspdslError, one_line
 
 
 class LazyGroup(click.Group):
@@ -44,14 +44,41 @@ class LazyGroup(click.Group):
             click.echo(str(exc), err=True)
             sys.exit(2)
 
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """click's main, with its usage errors (a bad option, a missing argument) printed as
+        one line like espdsl's own errors instead of the usage block."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare 'espdsl': the help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            hint = f"; hint: see '{ctx.command_path} --help'" if ctx is not None else ""
+            message = exc.format_message().rstrip(".")
+            click.echo(one_line(f"error: {message}{hint}"), err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="espdsl")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("--limit", "limit_items", multiple=True, metavar="NAME=VALUE",
+              help="Raise (or lower) a resource limit for this command, e.g. --limit "
+                   "repeat=20000 --limit param_memory=16GiB (repeatable; see docs/limits.md).")
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def main(ctx: click.Context, debug: bool, limit_items: tuple[str, ...]) -> None:
     """espdsl: write efficient CNN modules and networks as YAML; compile, analyse, render them."""
     ctx.meta["espdsl.debug"] = debug
+    limits.current()  # a bad ESPDSL_LIMITS fails every command at once, not only those it limits
+    if limit_items:
+        ctx.with_resource(limits.override(**limits.parse_settings(limit_items)))
 
 
 if __name__ == "__main__":  # pragma: no cover

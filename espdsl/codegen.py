@@ -14,6 +14,7 @@ True
 """
 from __future__ import annotations
 
+import ast
 import keyword
 import re
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Callable
 import jinja2
 
 from . import __version__
+from .errors import EspdslError
 from .ir import IR, Node, class_name
 from .passes.layout import layout_of
 from .registry import data_dir
@@ -126,6 +128,25 @@ CODEGEN: dict[str, PyOp] = {
 HELPERS = ("channel_shuffle", "depth_to_space", "Affine")
 
 
+def doc_text(text: object) -> str:
+    r"""Any text made safe inside a triple-quoted docstring: quotes and backslashes escaped,
+    every character that is not printable (newlines, NUL, terminal escapes, line separators)
+    written as its escape; printable unicode stays as it is.
+
+    >>> print(doc_text('say "hi"\\ \n ×'))
+    say \"hi\"\\ \n ×
+    """
+    out = []
+    for c in str(text):
+        if c in '"\\':
+            out.append("\\" + c)
+        elif c.isprintable():
+            out.append(c)
+        else:
+            out.append(repr(c)[1:-1])
+    return "".join(out)
+
+
 def _shown_path(source: str) -> str:
     """The spec path relative to the working folder when it is below it, else its file name."""
     path = Path(source)
@@ -190,8 +211,9 @@ def to_python(ir: IR) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    env.filters["doc"] = doc_text  # every text from a spec or a command line, in the docstrings
     optimized = ir.meta.get("passes")
-    return env.get_template("module.py.j2").render(
+    source = env.get_template("module.py.j2").render(
         title=f"{class_name(ir.name)}: the {ir.kind} '{ir.name}' as a plain PyTorch module.",
         version=__version__, source=_shown_path(ir.source),
         params_text=params, input_shape="x".join(map(str, ir.input_shape)),
@@ -200,3 +222,9 @@ def to_python(ir: IR) -> str:
         forward_lines=forward, output=names[ir.output], helpers=helpers,
         optimized=", ".join(optimized) if optimized else "",
         input_tuple=", ".join(map(str, ir.input_shape)))
+    try:  # the code lines hold only identifiers and numbers; check that it all parses anyway
+        ast.parse(source)
+    except SyntaxError as exc:  # pragma: no cover - a bug in espdsl, never a file written
+        raise EspdslError(f"espdsl generated invalid Python for '{ir.name}' (line {exc.lineno}: "
+                          f"{exc.msg})", None, "this is a bug in espdsl: please report it") from None
+    return source

@@ -50,7 +50,7 @@ class EspdslError(Exception):
             text += f"; hint: {self.hint}"
         if self.context:
             text += f" ({self.context})"
-        return text.replace("\n", " ")
+        return one_line(text)
 
     def with_context(self, context: str) -> "EspdslError":
         """Add where the failing block was instantiated, keeping the innermost context first."""
@@ -86,6 +86,59 @@ class WeightsError(EspdslError):
 
 class UsageError(EspdslError):
     """Raised for bad command-line or API arguments that are not about a spec file."""
+
+
+class LimitError(EspdslError):
+    """Raised when a spec, a command line or a file would exceed a resource limit
+    (:mod:`espdsl.limits`); the hint names the limit and how to raise it."""
+
+
+def one_line(text: str) -> str:
+    """``text`` on one printable line: line breaks and tabs become spaces, other control
+    characters their escapes (a message never moves the cursor or splits a log line).
+
+    >>> one_line("a\\nb\\x1b[2J")
+    'a b\\\\x1b[2J'
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else " " if c in "\n\r\t" else repr(c)[1:-1]
+                   for c in text)
+
+
+def quote(text: object, width: int = 60) -> str:
+    """``text`` quoted for a message: on one line and, when long, shortened in the middle with
+    its length said (an error about a 4,000-character expression stays readable).
+
+    >>> quote("N // K")
+    "'N // K'"
+    >>> quote("Q + " * 1000, width=20)
+    "'Q + Q + ...Q + Q + ' (4,000 characters)"
+    """
+    text = str(text)
+    shown = one_line(text)
+    if len(shown) <= width:
+        return f"'{shown}'"
+    half = (width - 3) // 2
+    return f"'{shown[:half]}...{shown[-half:]}' ({len(text):,} characters)"
+
+
+def shorten(text: object, width: int = 60) -> str:
+    """``text`` on one line, cut in the middle when longer than ``width`` (length said)."""
+    text = str(text)
+    if len(text) <= width:
+        return one_line(text)
+    half = (width - 3) // 2
+    return f"{one_line(text[:half])}...{one_line(text[-half:])} ({len(text):,} characters)"
+
+
+def show(value: object, width: int = 60) -> str:
+    """``repr(value)`` for a message, shortened like :func:`quote` when long.
+
+    >>> show(3), show("b2"), show(list(range(100)), width=20)
+    ('3', "'b2'", '[0, 1, 2... 98, 99] (390 characters)')
+    """
+    return shorten(repr(value), width)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from .errors import UsageError
 from .files import atomic_path
+from .limits import check_forward
 
 EXPORTS = (".pt", ".onnx", ".ts", ".py")
 EXPORT_HINT = "use .pt (espdsl checkpoint), .onnx, .ts (TorchScript) or .py (PyTorch source)"
+TRACED = (".onnx", ".ts")   # exports that run a forward pass on an example input
 
 
 def export(model, ir, path: Path, source_model=None) -> None:
@@ -22,7 +24,10 @@ def export(model, ir, path: Path, source_model=None) -> None:
     suffix = path.suffix.lower()
     if suffix not in EXPORTS:
         raise UsageError(f"unknown output type '{path.suffix}' for {path}", None, EXPORT_HINT)
-    example = torch.zeros(ir.input_shape)
+    example = None
+    if suffix in TRACED:  # refused before the example input is allocated
+        check_forward(ir, keep_all=True)
+        example = torch.zeros(ir.input_shape)
     model.eval()
     with atomic_path(path) as tmp:
         if suffix == ".pt":

@@ -23,26 +23,27 @@ import re
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from .errors import ExprError, Loc
+from . import limits
+from .errors import ExprError, Loc, did_you_mean, quote
 
-_MAX_POW_EXP = 64
-_MAX_RANGE = 4096
-_MAX_INT_BITS = 256
+# Fixed guards (not limits a user would raise): they keep every step of an evaluation small.
+_MAX_POW_EXP = 64      # |exponent| of **
+_MAX_INT_BITS = 256    # any integer met while evaluating
+_MAX_DEPTH = 100       # nesting of the expression's syntax tree (the evaluator recurses on it)
+_MAX_NDIGITS = 64      # round(x, n)
 
 
-def _range(*args: int) -> list[int]:
-    for a in args:
-        if not isinstance(a, int) or isinstance(a, bool):
-            raise TypeError("range() takes integers")
-    r = range(*args)
-    if len(r) > _MAX_RANGE:
-        raise ValueError(f"range() longer than {_MAX_RANGE}")
-    return list(r)
+def _round(x: Any, ndigits: Any = None) -> Any:
+    if ndigits is None:
+        return round(x)
+    if not isinstance(ndigits, int) or abs(ndigits) > _MAX_NDIGITS:
+        raise ValueError(f"round() takes at most {_MAX_NDIGITS} digits")
+    return round(x, ndigits)
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min, "max": max, "abs": abs, "int": int, "float": float, "str": str, "len": len,
-    "round": round, "range": _range, "floor": math.floor, "ceil": math.ceil,
+    "round": _round, "range": range, "floor": math.floor, "ceil": math.ceil,
 }
 
 _BINOPS = {
@@ -50,22 +51,33 @@ _BINOPS = {
     ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
+_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
+            ast.Mod: "%", ast.Pow: "**", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|",
+            ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>", ast.Invert: "~",
+            ast.Is: "is", ast.IsNot: "is not"}
 _CMPOPS = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b,
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
+_NUMBER = (int, float)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, _NUMBER) and not isinstance(x, bool)
 
 
 class _Evaluator:
     def __init__(self, text: str, env: Mapping[str, Any], loc: Loc | None):
         self.text, self.env, self.loc = text, env, loc
 
-    def fail(self, node: ast.AST | None, message: str, hint: str | None = None) -> ExprError:
+    def where(self, node: ast.AST | None) -> Loc | None:
         col = getattr(node, "col_offset", 0) if node is not None else 0
-        loc = self.loc.shifted(col) if self.loc else None
-        return ExprError(f"{message} in expression '{self.text}'", loc, hint)
+        return self.loc.shifted(col) if self.loc else None
+
+    def fail(self, node: ast.AST | None, message: str, hint: str | None = None) -> ExprError:
+        return ExprError(f"{message} in expression {quote(self.text)}", self.where(node), hint)
 
     def run(self, node: ast.AST) -> Any:
         method = getattr(self, "_" + type(node).__name__, None)
@@ -73,7 +85,33 @@ class _Evaluator:
             raise self.fail(node, f"'{type(node).__name__}' is not allowed",
                             "expressions allow numbers, names, arithmetic, comparisons, "
                             "'a if c else b' and min/max/range/...")
-        return method(node)
+        return self.check(node, method(node))
+
+    def check(self, node: ast.AST, value: Any) -> Any:
+        """Every value met while evaluating stays small and plain: integers of at most
+        256 bits, finite floats, strings and lists within the ``range`` limit."""
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int):
+            if value.bit_length() > _MAX_INT_BITS:
+                raise self.fail(node, "result is too large")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise self.fail(node, f"result {value} is not a finite number")
+        elif isinstance(value, (str, list, range)):
+            cap = limits.current().range
+            if len(value) > cap:
+                kind = {str: "string", list: "list", range: "range()"}[type(value)]
+                raise limits.exceeded("range", f"a {kind} of {len(value):,} items in expression "
+                                      f"{quote(self.text)}, more than the range limit",
+                                      self.where(node))
+            if isinstance(value, range):
+                return list(value)
+        elif isinstance(value, tuple):
+            return self.check(node, list(value))
+        else:
+            raise self.fail(node, f"a value of type {type(value).__name__} is not allowed")
+        return value
 
     def _Expression(self, node: ast.Expression) -> Any:
         return self.run(node.body)
@@ -88,32 +126,50 @@ class _Evaluator:
             return self.env[node.id]
         if node.id in ("True", "False", "None"):
             return {"True": True, "False": False, "None": None}[node.id]
-        from .errors import did_you_mean
-        raise self.fail(node, f"unknown name '{node.id}'",
+        raise self.fail(node, f"unknown name {quote(node.id)}",
                         did_you_mean(node.id, list(self.env) + list(FUNCTIONS)))
 
     def _BinOp(self, node: ast.BinOp) -> Any:
         op = _BINOPS.get(type(node.op))
+        symbol = _SYMBOLS.get(type(node.op), type(node.op).__name__)
         if op is None:
-            raise self.fail(node, f"operator '{type(node.op).__name__}' is not allowed")
+            raise self.fail(node, f"operator '{symbol}' is not allowed")
         left, right = self.run(node.left), self.run(node.right)
-        if isinstance(node.op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > _MAX_POW_EXP:
+        numbers = _is_number(left) and _is_number(right)
+        if isinstance(node.op, ast.Pow) and numbers and abs(right) > _MAX_POW_EXP:
             raise self.fail(node, f"exponent {right} is too large")
+        if not numbers:
+            # text and lists: '+' joins, '*' repeats (checked before it runs); nothing else,
+            # so '%' never formats a string
+            seq = left if isinstance(left, (str, list)) else right
+            count = right if seq is left else left
+            fits = (isinstance(node.op, ast.Add) and type(left) is type(right)
+                    and isinstance(left, (str, list))
+                    or isinstance(node.op, ast.Mult) and isinstance(seq, (str, list))
+                    and isinstance(count, int) and not isinstance(count, bool))
+            if not fits:
+                raise self.fail(node, f"'{symbol}' does not apply to {type(left).__name__} "
+                                f"and {type(right).__name__}")
+            if isinstance(node.op, ast.Mult) and len(seq) * count > limits.current().range:
+                kind = "string" if isinstance(seq, str) else "list"
+                raise limits.exceeded("range", f"a {kind} of {len(seq):,} items repeated "
+                                      f"{count:,} times in expression {quote(self.text)} is "
+                                      "longer than the range limit", self.where(node))
         try:
-            value = op(left, right)
+            return op(left, right)
         except ZeroDivisionError:
             raise self.fail(node, "division by zero") from None
-        except TypeError as exc:
-            raise self.fail(node, f"type error ({exc})") from None
-        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
-            raise self.fail(node, "result is too large")
-        return value
+        except (OverflowError, ValueError, TypeError, MemoryError) as exc:
+            raise self.fail(node, f"'{symbol}' failed ({_first_line(exc)})") from None
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Any:
-        try:
-            return _UNARY[type(node.op)](self.run(node.operand))
-        except (KeyError, TypeError) as exc:
-            raise self.fail(node, f"bad unary operation ({exc})") from None
+        op = _UNARY.get(type(node.op))
+        if op is None:
+            raise self.fail(node, f"operator '{_SYMBOLS.get(type(node.op), '?')}' is not allowed")
+        value = self.run(node.operand)
+        if not isinstance(node.op, ast.Not) and not _is_number(value):
+            raise self.fail(node, f"a sign does not apply to {type(value).__name__}")
+        return op(value)
 
     def _BoolOp(self, node: ast.BoolOp) -> Any:
         if isinstance(node.op, ast.And):
@@ -134,10 +190,13 @@ class _Evaluator:
         left = self.run(node.left)
         for op, comp in zip(node.ops, node.comparators):
             right = self.run(comp)
+            if type(op) not in _CMPOPS:
+                raise self.fail(node, f"operator '{_SYMBOLS.get(type(op), '?')}' is not allowed",
+                                "compare with ==, !=, <, <=, >, >=, in or not in")
             try:
                 if not _CMPOPS[type(op)](left, right):
                     return False
-            except (KeyError, TypeError) as exc:
+            except TypeError as exc:
                 raise self.fail(node, f"bad comparison ({exc})") from None
             left = right
         return True
@@ -156,18 +215,71 @@ class _Evaluator:
             raise self.fail(node, f"call to '{name}' is not allowed",
                             "allowed functions: " + ", ".join(sorted(FUNCTIONS)))
         args = [self.run(a) for a in node.args]
+        if node.func.id == "range":
+            if not 1 <= len(args) <= 3 or not all(isinstance(a, int) and not isinstance(a, bool)
+                                                  for a in args):
+                raise self.fail(node, "range() takes 1 to 3 integers")
+            if len(args) == 3 and args[2] == 0:
+                raise self.fail(node, "range() step must not be zero")
+            self.check(node, range(min(_range_len(*args), limits.current().range + 1)))
         try:
             return FUNCTIONS[node.func.id](*args)
-        except (TypeError, ValueError) as exc:
-            raise self.fail(node, f"{node.func.id}() failed ({exc})") from None
+        except (TypeError, ValueError, OverflowError, MemoryError) as exc:
+            raise self.fail(node, f"{node.func.id}() failed ({_first_line(exc)})") from None
+
+
+def _range_len(*args: int) -> int:
+    """len(range(*args)) for integers of any size (len() itself overflows past 2**63)."""
+    start, stop, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
+    if step > 0:
+        return max(0, (stop - start + step - 1) // step)
+    return max(0, (start - stop - step - 1) // -step)
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message for an error line: its first line, at most 120 characters."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
 
 
 @lru_cache(maxsize=4096)
 def _parse(text: str) -> ast.Expression:
     """The parsed expression (cached by text: specs evaluate the same few texts many times)."""
-    return ast.parse(text, mode="eval")
+    tree = ast.parse(text, mode="eval")
+    depth, stack = 0, [(tree, 1)]
+    while stack:  # measured without recursion: the evaluator recurses on it
+        node, d = stack.pop()
+        depth = max(depth, d)
+        stack.extend((child, d + 1) for child in ast.iter_child_nodes(node))
+    if depth > _MAX_DEPTH:
+        raise RecursionError(depth)
+    return tree
 
 
+def check_text(text: str, loc: Loc | None, what: str = "expression") -> None:
+    """Refuse an expression, a template or a str value longer than the ``expr_length`` limit,
+    or that is not valid Unicode (a lone surrogate, e.g. from undecodable command-line bytes,
+    could be neither printed nor written to a file)."""
+    cap = limits.current().expr_length
+    if len(text) > cap:
+        raise limits.exceeded("expr_length", f"{what} of {len(text):,} characters is longer than "
+                              f"the expr_length limit: {quote(text)}", loc)
+    bad = unicode_problem(text)
+    if bad is not None:
+        raise ExprError(f"{what} {quote(text)} is not valid Unicode ({bad})", loc,
+                        "write it as UTF-8 text")
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why ``text`` is not valid Unicode text (None when it is).
+
+    >>> unicode_problem("ok ×"), unicode_problem("a\\udcff")
+    (None, 'a lone surrogate U+DCFF at character 2')
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"a lone surrogate U+{ord(text[exc.start]):04X} at character {exc.start + 1}"
+    return None
 
 
 def evaluate(text: Any, env: Mapping[str, Any], loc: Loc | None = None) -> Any:
@@ -178,10 +290,17 @@ def evaluate(text: Any, env: Mapping[str, Any], loc: Loc | None = None) -> Any:
     """
     if not isinstance(text, str):
         return text
+    check_text(text, loc)
     try:
         tree = _parse(text.strip())
     except SyntaxError as exc:
-        raise ExprError(f"cannot parse expression '{text}': {exc.msg}", loc,
+        raise ExprError(f"cannot parse expression {quote(text)}: {exc.msg}", loc,
+                        "write Python-like arithmetic, e.g. 'N // K' or '2 ** k'") from None
+    except (RecursionError, MemoryError):
+        raise ExprError(f"expression {quote(text)} is nested more than {_MAX_DEPTH} levels deep",
+                        loc, "split it into parameters with defaults") from None
+    except ValueError as exc:  # e.g. a NUL character
+        raise ExprError(f"cannot parse expression {quote(text)}: {_first_line(exc)}", loc,
                         "write Python-like arithmetic, e.g. 'N // K' or '2 ** k'") from None
     return _Evaluator(text, env, loc).run(tree)
 
@@ -197,6 +316,7 @@ def render_template(text: Any, env: Mapping[str, Any], loc: Loc | None = None) -
     """
     if not isinstance(text, str):
         return str(text)
+    check_text(text, loc, "template")
 
     def fill(match: re.Match) -> str:
         sub = loc.shifted(match.start(1)) if loc else None
@@ -207,7 +327,8 @@ def render_template(text: Any, env: Mapping[str, Any], loc: Loc | None = None) -
 
 def parse_for(text: str, loc: Loc | None) -> tuple[str, str]:
     """Split a ``for`` clause ``"k in range(K)"`` into the loop variable and its expression."""
-    m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(.+)", str(text))
+    check_text(str(text), loc, "'for' clause")
+    m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(.+)", str(text), re.DOTALL)
     if not m:
-        raise ExprError(f"bad 'for' clause '{text}'", loc, "write it as 'k in range(K)'")
+        raise ExprError(f"bad 'for' clause {quote(text)}", loc, "write it as 'k in range(K)'")
     return m.group(1), m.group(2)

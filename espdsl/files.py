@@ -38,7 +38,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, path)
+        try:
+            os.replace(tmp_path, path)
+        except OSError as exc:  # e.g. the target is a folder
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}", None,
+                             "choose another output path") from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

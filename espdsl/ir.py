@@ -14,6 +14,7 @@ The IR is plain data: nothing here needs torch.
 """
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
@@ -26,10 +27,57 @@ if TYPE_CHECKING:
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+# Node names become attributes of a torch.nn.Module (the built GraphModule, the optimized
+# build's PlannedModule, the .py export): none may shadow a public attribute those have (a test
+# compares this with dir() of each), none may start with '_' (torch keeps its internals there),
+# and 'input' names the network input.
+RESERVED_NAMES = frozenset("""
+    input T_destination add_module apply bfloat16 buffers call_super_init children compile cpu
+    cuda double dump_patches eval extra_repr float forward get_buffer get_extra_state
+    get_parameter get_submodule half ipu load_state_dict modules mtia named_buffers
+    named_children named_modules named_parameters parameters register_backward_hook
+    register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+    set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
+    graph code recompile print_readable to_folder add_submodule delete_submodule
+    delete_all_unused_submodules meta shape_env espdsl_ir attach planned
+""".split())
+
+
+def name_problem(name: str, max_length: int | None = None) -> str | None:
+    """Why ``name`` cannot name a node (None when it can).
+
+    >>> [name_problem(n) for n in ["level1", "my-node", "class", "training", "_modules"]]
+    [None, 'not an identifier', 'a Python keyword', 'an attribute of torch.nn.Module', "starts with '_' (torch's internals)"]
+    """
+    if max_length is not None and len(name) > max_length:
+        return f"longer than the name_length limit ({len(name):,} > {max_length:,} characters)"
+    if not NAME_RE.fullmatch(name):
+        return "not an identifier"
+    if keyword.iskeyword(name):
+        return "a Python keyword"
+    if name.startswith("_"):
+        return "starts with '_' (torch's internals)"
+    if name == "input":
+        return "reserved for the input"
+    if name in RESERVED_NAMES:
+        return "an attribute of torch.nn.Module"
+    return None
+
 
 def class_name(name: str) -> str:
-    """The Python class name of a built spec: ``espnet_c`` -> ``EspnetC``."""
-    return "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_")) or "Net"
+    """The Python class name of a built spec: ``espnet_c`` -> ``EspnetC``; always an identifier
+    that is not a keyword (``none`` -> ``NetNone``, ``_1`` -> ``Net1``).
+
+    >>> class_name("espnet_c"), class_name("none"), class_name("_1")
+    ('EspnetC', 'NetNone', 'Net1')
+    """
+    camel = "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_"))
+    if not camel.isidentifier() or keyword.iskeyword(camel):
+        camel = "Net" + "".join(c for c in camel if c.isalnum() or c == "_")
+    return camel if camel.isidentifier() else "Net"
 
 
 @dataclass
@@ -88,6 +136,11 @@ class IR:
 
     def node(self, name: str) -> Node:
         return self.graph.nodes[name]["node"]
+
+    def node_params(self, node: Node) -> int:
+        """Trainable parameters of one node (from its op's rule in :data:`espdsl.ops.OPS`)."""
+        ins = [self.node(i).shape for i in node.inputs]
+        return sum(OPS[node.op].param_counts(node.attrs, ins, node.shape).values())
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes())

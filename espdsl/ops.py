@@ -147,12 +147,16 @@ def shape_text(shape: Shape) -> str:
 
 @dataclass(frozen=True)
 class Attr:
-    """One attribute of an op: its type, default (None: required) and a one-line doc."""
+    """One attribute of an op: its type, default (None: required), a one-line doc and the
+    smallest and largest values it takes (each entry of a pair; checked by the resolver,
+    located)."""
 
     type: type
     default: Any = None
     doc: str = ""
     required: bool = False
+    min: float | None = None
+    max: float | None = None
 
 
 @dataclass(frozen=True)
@@ -411,11 +415,11 @@ def _prelu_params(a: dict, ins: list[Shape], out: Shape) -> dict[str, int]:
 
 
 _CONV_ATTRS = {
-    "out": Attr(int, None, "output channels (default: input channels)"),
-    "kernel": Attr(Pair, 1, "kernel size: k, or [kh, kw]"),
-    "stride": Attr(Pair, 1, "stride: s, or [sh, sw]"),
-    "dilation": Attr(Pair, 1, "dilation: d, or [dh, dw]"),
-    "groups": Attr(int, 1, "groups (in channels for depth-wise)"),
+    "out": Attr(int, None, "output channels (default: input channels)", min=1),
+    "kernel": Attr(Pair, 1, "kernel size: k, or [kh, kw]", min=1),
+    "stride": Attr(Pair, 1, "stride: s, or [sh, sw]", min=1),
+    "dilation": Attr(Pair, 1, "dilation: d, or [dh, dw]", min=1),
+    "groups": Attr(int, 1, "groups (in channels for depth-wise)", min=1),
     "bias": Attr(bool, False, "learn a bias"),
 }
 
@@ -424,21 +428,21 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("input", "the input of the network or block", min_inputs=0, max_inputs=0),
     OpDef("conv", "2-d convolution", {
         **_CONV_ATTRS,
-        "padding": Attr(Pair, None, "zero padding (default dilation*(kernel-1)//2 per axis)"),
+        "padding": Attr(Pair, None, "zero padding (default dilation*(kernel-1)//2 per axis)", min=0),
     }, shape=_conv_shape, params=_conv_params, has_module=True,
           out_buffer=pointwise, takes=MAP),
     OpDef("deconv", "2-d transposed convolution", {
         **_CONV_ATTRS,
-        "padding": Attr(Pair, 0, "padding"),
-        "output_padding": Attr(Pair, 0, "extra size added to one side of the output"),
+        "padding": Attr(Pair, 0, "padding", min=0),
+        "output_padding": Attr(Pair, 0, "extra size added to one side of the output", min=0),
     }, shape=_deconv_shape, params=_conv_params, has_module=True, takes=MAP),
     OpDef("linear", "fully connected layer on a vector", {
-        "out": Attr(int, None, "output features", required=True),
+        "out": Attr(int, None, "output features", required=True, min=1),
         "bias": Attr(bool, True, "learn a bias"),
     }, shape=_linear_shape, params=_linear_params, has_module=True, takes=VECTOR),
     OpDef("batchnorm", "batch normalisation", {
-        "eps": Attr(float, 1e-5, "added to the variance"),
-        "momentum": Attr(float, 0.1, "running statistics momentum"),
+        "eps": Attr(float, 1e-5, "added to the variance", min=0),
+        "momentum": Attr(float, 0.1, "running statistics momentum", min=0, max=1),
     }, params=_per_channel("bn", 2), has_module=True, takes=MAP),
     OpDef("prelu", "PReLU, one slope per channel", {
         "shared": Attr(bool, False, "one slope for all channels"),
@@ -451,15 +455,15 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("sigmoid", "1 / (1 + exp(-x))"),
     OpDef("silu", "x * sigmoid(x) (swish)"),
     OpDef("avgpool", "average pooling", {
-        "kernel": Attr(Pair, None, "window size: k, or [kh, kw]", required=True),
-        "stride": Attr(Pair, None, "stride (default: kernel)"),
-        "padding": Attr(Pair, 0, "zero padding"),
+        "kernel": Attr(Pair, None, "window size: k, or [kh, kw]", required=True, min=1),
+        "stride": Attr(Pair, None, "stride (default: kernel)", min=1),
+        "padding": Attr(Pair, 0, "zero padding", min=0),
         "count_include_pad": Attr(bool, True, "count padded zeros in the average"),
     }, shape=_pool_shape, out_buffer=_always, takes=MAP),
     OpDef("maxpool", "max pooling", {
-        "kernel": Attr(Pair, None, "window size: k, or [kh, kw]", required=True),
-        "stride": Attr(Pair, None, "stride (default: kernel)"),
-        "padding": Attr(Pair, 0, "padding"),
+        "kernel": Attr(Pair, None, "window size: k, or [kh, kw]", required=True, min=1),
+        "stride": Attr(Pair, None, "stride (default: kernel)", min=1),
+        "padding": Attr(Pair, 0, "padding", min=0),
     }, shape=_pool_shape, takes=MAP),
     OpDef("global_avgpool", "mean over H and W", {
         "keepdims": Attr(bool, False, "keep (C, 1, 1) instead of a vector (C,)"),
@@ -478,21 +482,21 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
         "start": Attr(int, 0, "first channel (negative: from the end)"),
         "stop": Attr(int, None, "one past the last channel (default: all; negative: from the end)"),
     }, shape=_slice_shape, view=True),
-    OpDef("shuffle", "channel shuffle", {"groups": Attr(int, None, "groups", required=True)},
+    OpDef("shuffle", "channel shuffle", {"groups": Attr(int, None, "groups", required=True, min=1)},
           shape=_shuffle_shape, takes=MAP),
     OpDef("dropout", "dropout (the identity at inference)", {
-        "p": Attr(float, 0.5, "probability of zeroing"),
+        "p": Attr(float, 0.5, "probability of zeroing", min=0, max=1),
         "channelwise": Attr(bool, False, "drop whole channels (nn.Dropout2d)"),
     }, shape=_dropout_shape, view=True),
     OpDef("identity", "passes its input through"),
     OpDef("upsample", "resize by a scale factor, or to a second input's size", {
-        "scale": Attr(float, None, "scale factor (default 2 with one input)"),
+        "scale": Attr(float, None, "scale factor (default 2 with one input)", min=0),
         "mode": Attr(str, "bilinear", "nearest or bilinear"),
     }, max_inputs=2, shape=_upsample_shape, takes=MAP),
     OpDef("affine", "per-channel scale and shift (inference batch norm)",
           params=_per_channel("affine", 2), has_module=True, out_buffer=_always, takes=MAP),
     OpDef("depth_to_space", "channels to space (ONNX DepthToSpace, DCR order)", {
-        "factor": Attr(int, None, "block size s", required=True),
+        "factor": Attr(int, None, "block size s", required=True, min=1),
     }, shape=_depth_to_space_shape, out_buffer=_always, takes=MAP),
 ]}
 

@@ -24,17 +24,21 @@ Each image gives three PNGs: ``<stem>_classes.png`` (uint8 class ids), ``<stem>_
 from __future__ import annotations
 
 import colorsys
+import contextlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import limits
 from .errors import Loc, SpecError, UsageError
 from .files import atomic_path
+from .limits import check_forward
 
 CHANNEL_ORDERS = ("RGB", "BGR")
 OUTPUTS = ("classes", "color", "overlay")
@@ -156,35 +160,47 @@ def default_palette(count: int) -> np.ndarray:
 
 
 # -- images ------------------------------------------------------------------------------------
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as an H x W x 3 uint8 RGB array (EXIF orientation applied, as OpenCV does)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+@contextlib.contextmanager
+def _open_image(path: Path) -> Iterator[Any]:
+    """A PIL image opened lazily (only its header read), refused before decoding when it has
+    more pixels than the ``image_pixels`` limit; read errors become one located line."""
+    from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
     if not path.is_file():
         raise UsageError(f"no such image file: {path}", None, "check the image paths")
+    cap = limits.current().image_pixels
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        with warnings.catch_warnings():
+            # the image_pixels limit decides, not Pillow's warning at 89 M pixels
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > cap:
+                    raise limits.exceeded("image_pixels", f"the image is {width}x{height}, "
+                                          f"{width * height:,} pixels, more than the "
+                                          "image_pixels limit", Loc(str(path)))
+                yield img
+    except Image.DecompressionBombError as exc:  # Pillow's own ceiling, twice its warning
+        raise limits.exceeded("image_pixels", f"the image is too large for Pillow "
+                              f"({str(exc)[:100]})", Loc(str(path))) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise UsageError(f"cannot read {path} as an image ({type(exc).__name__}: "
                          f"{str(exc)[:120]})", None, "give PNG or JPEG files") from None
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as an H x W x 3 uint8 RGB array (EXIF orientation applied, as OpenCV does)."""
+    from PIL import ImageOps
+
+    with _open_image(Path(path)) as img:
+        img = ImageOps.exif_transpose(img)
+        return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
 
 
 def check_image(path: str | Path) -> None:
     """Raise the read error of :func:`read_image` without decoding the whole file."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"no such image file: {path}", None, "check the image paths")
-    try:
-        with Image.open(path) as img:
-            img.verify()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise UsageError(f"cannot read {path} as an image ({type(exc).__name__}: "
-                         f"{str(exc)[:120]})", None, "give PNG or JPEG files") from None
+    with _open_image(Path(path)) as img:
+        img.verify()
 
 
 def preprocess(image: np.ndarray, cfg: PredictConfig) -> torch.Tensor:
@@ -302,6 +318,8 @@ def predict_files(model: nn.Module, cfg: PredictConfig, images: Iterable[str | P
                              f"({path.stem}_*.png)", None, "predict them into different folders")
         seen[path.stem] = path
     images = list(dict.fromkeys(images))
+    if hasattr(model, "espdsl_ir"):
+        check_forward(model.espdsl_ir)
     dev = resolve_device(device)
     out = prepare_output_dir(out_dir)
     model = model.to(dev).eval()

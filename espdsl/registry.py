@@ -20,7 +20,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from .errors import Loc, RegistryError, SpecError, did_you_mean
+from .errors import Loc, RegistryError, SpecError, did_you_mean, quote
 from .spec import Spec, read_spec
 
 
@@ -66,18 +66,24 @@ class Registry:
     def add_dir(self, path: str | Path, kind: str | None = None, loc: Loc | None = None) -> None:
         """Register every ``*.yaml`` in a folder (or a single file)."""
         path = Path(path)
-        if path.is_file():
+        try:
+            is_file, is_dir = path.is_file(), path.is_dir()
+        except (OSError, ValueError):  # a name too long for a path, a NUL character
+            is_file = is_dir = False
+        if is_file:
             self.add_file(path, kind, loc)
             return
-        if not path.is_dir():
-            raise SpecError(f"no such block folder: {path}", loc, "give an existing folder of .yaml files")
+        if not is_dir:
+            raise SpecError(f"no such block folder: {quote(path)}", loc,
+                            "give an existing folder of .yaml files")
         for file in sorted(path.glob("*.yaml")):
             self.add_file(file, kind, loc)
 
     def get(self, name: str, loc: Loc | None = None) -> Spec:
         """The spec called ``name``; a miss raises with a did-you-mean."""
         if name not in self._files:
-            raise RegistryError(f"unknown block or model '{name}'", loc, did_you_mean(name, self._files))
+            raise RegistryError(f"unknown block or model {quote(name)}", loc,
+                                did_you_mean(name, self._files))
         spec = read_spec(self._files[name])  # cached by file identity: edits are seen
         self._kinds[name] = spec.kind
         return spec

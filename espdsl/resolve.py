@@ -9,23 +9,23 @@
 """
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 import networkx as nx
 
-from .errors import EspdslError, Loc, ResolveError, SpecError, did_you_mean
-from .expr import evaluate, parse_for, render_template
-from .ir import IR, NAME_RE, Node, Scope
+from . import limits
+from .errors import EspdslError, Loc, ResolveError, SpecError, did_you_mean, quote, shorten, show
+from .expr import check_text, evaluate, parse_for, render_template
+from .ir import IR, Node, Scope, name_problem
 from .ops import OPS, OpError, Pair, Shape, complete_attrs
 from .registry import Registry
 from .spec import PARAM_TYPES, NodeSpec, ParamDecl, Spec
 
 DEFAULT_BLOCK_SIZE = (56, 56)
-RESERVED_NAMES = {"input", "forward", "training", "state_dict", "parameters", "modules",
-                  "children", "train", "eval", "to", "cuda", "cpu", "type", "float", "double",
-                  "half", "apply", "register_buffer", "graph", "code"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,37 @@ def parse_cli_value(text: str) -> Any:
     return text
 
 
+def check_value(value: Any, want: type, what: str, loc: Loc | None) -> Any:
+    """``value`` as a ``want`` (int, float, bool or str) that can stand in a network: an int
+    within the ``int`` limit, a finite float, a str within ``expr_length``; else a located error.
+
+    The one check for parameter values (from ``-p``, keywords, defaults and block arguments)
+    and op attributes. A whole float is accepted for an int (``-p alpha3=3.0``), an int for a
+    float.
+
+    >>> check_value(3.0, int, "parameter 'n'", None)
+    3
+    >>> check_value(1e100, int, "parameter 'n'", None)
+    Traceback (most recent call last):
+    ...
+    espdsl.errors.LimitError: error: parameter 'n' is 1e+100, larger than the int limit; hint: the int limit is 2,147,483,647; raise it with 'espdsl --limit int=...' (or ESPDSL_LIMITS, or espdsl.limits.override(int=...) in Python)
+    """
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value) if abs(value) < 2 ** 1000 else math.inf
+    if want is int and isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(limits.check_int(value, what, loc))
+    if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+        raise ResolveError(f"{what} must be {want.__name__}, got {type(value).__name__} "
+                           f"{show(value)}", loc)
+    if want is int:
+        limits.check_int(value, what, loc)
+    elif want is float and not math.isfinite(value):
+        raise ResolveError(f"{what} must be a finite number, got {value}", loc)
+    elif want is str:
+        check_text(value, loc, what)
+    return value
+
+
 def coerce(value: Any, decl: ParamDecl, loc: Loc | None, owner: str) -> Any:
     """Check a parameter value against its declaration (type, choices, bounds)."""
     want = PARAM_TYPES[decl.type]
@@ -76,17 +107,11 @@ def coerce(value: Any, decl: ParamDecl, loc: Loc | None, owner: str) -> Any:
         return None
     if isinstance(value, str) and decl.type != "str":
         value = parse_cli_value(value)
-    ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
-    if want is float and isinstance(value, int) and not isinstance(value, bool):
-        value, ok = float(value), True
-    if want is int and isinstance(value, float) and value.is_integer():
-        value, ok = int(value), True
-    if not ok:
-        raise ResolveError(f"parameter '{decl.name}' of {owner} must be {decl.type}, got "
-                           f"{type(value).__name__} {value!r}", loc)
+    value = check_value(value, want, f"parameter '{decl.name}' of {owner}", loc)
     if decl.choices is not None and value not in decl.choices:
         raise ResolveError(f"parameter '{decl.name}' of {owner} must be one of {decl.choices}, got "
-                           f"{value!r}", loc, did_you_mean(str(value), map(str, decl.choices)))
+                           f"{show(value)}", loc,
+                           did_you_mean(str(value), map(str, decl.choices)))
     if decl.min is not None and value < decl.min:
         raise ResolveError(f"parameter '{decl.name}' of {owner} must be >= {decl.min}, got {value}", loc)
     if decl.max is not None and value > decl.max:
@@ -95,17 +120,42 @@ def coerce(value: Any, decl: ParamDecl, loc: Loc | None, owner: str) -> Any:
 
 
 class Resolver:
-    """Builds one IR. A fresh resolver per call; it holds the graph being made."""
+    """Builds one IR. A fresh resolver per call; it holds the graph being made.
 
-    def __init__(self, registry: Registry, registry_state: tuple | None = None):
+    ``blocks`` is the chain of block instances being resolved (for the ``block_depth`` limit);
+    the graph's size (ops plus scopes) is kept within ``ir_size`` as it grows, and a repeat or a
+    ``for`` is refused as soon as its first copy shows that all of them would not fit.
+    """
+
+    def __init__(self, registry: Registry, registry_state: tuple | None = None,
+                 blocks: tuple[str, ...] = ()):
         self.registry = registry
         self.registry_state = registry.state() if registry_state is None else registry_state
         self.graph = nx.DiGraph()
         self.scopes: dict[str, Scope] = {}
+        self.blocks = blocks
+        self.limits = limits.current()
 
     # -- graph ----------------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        """Ops plus spec-node instances so far (what the ``ir_size`` limit counts)."""
+        return len(self.graph) + len(self.scopes)
+
+    def grow(self, more: int, loc: Loc | None) -> None:
+        """Refuse to add ``more`` entries when the IR would pass the ``ir_size`` limit."""
+        if self.size + more > self.limits.ir_size:
+            raise limits.exceeded("ir_size", f"the network would hold more than "
+                                  f"{self.limits.ir_size:,} ops and node instances", loc)
+
+    def add_scope(self, scope: Scope) -> Scope:
+        self.grow(1, scope.loc)
+        self.scopes[scope.path] = scope
+        return scope
+
     def add_node(self, name: str, op: str, inputs: list[Value], attrs: dict, shape: Shape,
                  scope: str, loc: Loc | None) -> Value:
+        self.grow(1, loc)
         if name in self.graph:
             raise ResolveError(f"two nodes resolve to the same name '{name}'", loc,
                                "give each node instance a unique name (use the loop variable)")
@@ -169,13 +219,16 @@ class Resolver:
                 var, iter_text = parse_for(entry.for_, spec.loc(entry.path + ("for",)))
                 items = evaluate(iter_text, env, spec.loc(entry.path + ("for",)).shifted(
                     len(entry.for_) - len(iter_text)))
+                floc = spec.loc(entry.path + ("for",))
                 if not isinstance(items, list):
-                    raise SpecError(f"'for' needs a list or range, got {items!r}",
-                                    spec.loc(entry.path + ("for",)))
+                    raise SpecError(f"'for' needs a list or range, got {show(items)}", floc)
                 base, last = prev, prev
-                for item in items:
+                for i, item in enumerate(items):
+                    before = self.size
                     out = self.entry(spec, entry, {**env, var: item}, base, values, prefix)
                     last = out or last
+                    if i == 0:
+                        self.fits(self.size - before, len(items) - 1, floc, "iterations")
                 prev = last
             else:
                 prev = self.entry(spec, entry, env, prev, values, prefix) or prev
@@ -194,6 +247,11 @@ class Resolver:
         ESPNet holds 115 block instances of a dozen distinct kinds; replaying them is several
         times faster than resolving each one again (the same idea as einops' cached recipes).
         """
+        if len(self.blocks) >= self.limits.block_depth:
+            chain = " -> ".join(self.blocks[:3] + ("...",) + self.blocks[-2:] + (spec.name,))
+            raise limits.exceeded("block_depth", f"blocks nested more than "
+                                  f"{self.limits.block_depth} deep ({chain}); does a block "
+                                  "include itself?", call_loc)
         key = (tuple(sorted((k, type(v), v) for k, (v, _) in args.items())), inp.shape,
                self.registry_state)
         try:
@@ -210,7 +268,7 @@ class Resolver:
     def record(self, spec: Spec, args: dict, path: str, inp: Value,
                call_loc: Loc | None) -> "Recipe":
         """Resolve one instance apart, under its real path (so errors name it fully)."""
-        scratch = Resolver(self.registry, self.registry_state)
+        scratch = Resolver(self.registry, self.registry_state, self.blocks + (spec.name,))
         scratch_in = scratch.add_node(inp.node, "input", [], {}, inp.shape, "", None)
         out, inner, bound = scratch.instantiate(spec, args, path + ".", scratch_in, call_loc)
         nodes = [n for n in scratch.nodes() if n.name != inp.node]
@@ -223,6 +281,8 @@ class Resolver:
     def replay(self, recipe: "Recipe", path: str, inp: Value) -> tuple[Value, dict[str, Value], dict]:
         """Add a recorded instance at ``path`` on input ``inp``."""
         cut = len(recipe.path)
+        self.grow(len(recipe.nodes) + len(recipe.scopes), recipe.scopes[0].loc if recipe.scopes
+                  else None)
 
         def move(name: str) -> str:
             return inp.node if name == recipe.input else path + name[cut:]
@@ -252,12 +312,14 @@ class Resolver:
             return None
         name_loc = spec.loc(entry.path + ("name",))
         name = render_template(entry.name, env, name_loc)
-        if not NAME_RE.fullmatch(name) or name in RESERVED_NAMES:
-            raise SpecError(f"invalid node name '{name}'", name_loc,
-                            "a node name is an identifier (letters, digits, '_'), not 'input' "
-                            "or a torch.nn.Module attribute")
+        problem = name_problem(name, self.limits.name_length)
+        if problem:
+            raise SpecError(f"invalid node name {quote(name)}: {problem}", name_loc,
+                            "a node name is an identifier (letters, digits, '_'), not 'input', "
+                            "a Python keyword or a torch.nn.Module attribute")
         if name in values:
-            raise SpecError(f"node name '{name}' is used twice", name_loc, "node names must be unique")
+            raise SpecError(f"node name {quote(name)} is used twice", name_loc,
+                            "node names must be unique")
         if entry.from_ is None:
             inputs = [default_from]
         else:
@@ -274,20 +336,27 @@ class Resolver:
                 rloc = spec.loc(entry.path + ("repeat",))
                 count = evaluate(entry.repeat, env, rloc)
                 if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                    raise SpecError(f"repeat must be a whole number >= 0, got {count!r}", rloc)
+                    raise SpecError(f"repeat must be a whole number >= 0, got "
+                                    f"{show(count)}", rloc)
+                if count > self.limits.repeat:
+                    raise limits.exceeded("repeat", f"repeat count {count:,} is more than the "
+                                          "repeat limit", rloc)
             if len(inputs) != 1:
                 raise ResolveError(f"'{name}' takes one input, got {len(inputs)}", loc,
                                    "concatenate or add the inputs in a node of their own first")
-            scope = Scope(path, "repeat" if count is not None else "seq",
-                          "" if count is None else render_template(entry.block or entry.op, env),
-                          _parent(prefix),
-                          [inputs[0].node], in_shapes=[inputs[0].shape], loc=loc,
-                          repeat=count, repeat_expr=None if entry.repeat is None else str(entry.repeat))
-            self.scopes[path] = scope
+            scope = self.add_scope(Scope(
+                path, "repeat" if count is not None else "seq",
+                "" if count is None else render_template(entry.block or entry.op, env),
+                _parent(prefix), [inputs[0].node], in_shapes=[inputs[0].shape], loc=loc,
+                repeat=count, repeat_expr=None if entry.repeat is None else str(entry.repeat)))
             value = inputs[0]
-            steps = entry.seq if entry.seq is not None else [entry] * count
+            steps = entry.seq if entry.seq is not None else itertools.repeat(entry, count)
             for i, step in enumerate(steps):
+                before = self.size
                 value, inner = self.unit(spec, step, env, f"{path}.{i}", [value], prefix)
+                if i == 0 and count:
+                    self.fits(self.size - before, count - 1,
+                              spec.loc(entry.path + ("repeat",)), "copies")
                 values.update({f"{name}.{i}.{k}": v for k, v in inner.items()})
                 values[f"{name}.{i}"] = value
             scope.output, scope.out_shape = value.node, value.shape
@@ -296,6 +365,14 @@ class Resolver:
             values.update({f"{name}.{k}": v for k, v in inner.items()})
         values[name] = value
         return value
+
+    def fits(self, each: int, more: int, loc: Loc | None, what: str) -> None:
+        """Refuse early when ``more`` further copies of ``each`` entries would pass ``ir_size``."""
+        if more > 0 and self.size + each * more > self.limits.ir_size:
+            raise limits.exceeded("ir_size", f"the network would hold about "
+                                  f"{self.size + each * more:,} ops and node instances "
+                                  f"({more + 1:,} {what} of about {each:,} each), more than the "
+                                  "ir_size limit", loc)
 
     def unit(self, spec: Spec, entry: NodeSpec, env: dict, path: str, inputs: list[Value],
              prefix: str) -> tuple[Value, dict[str, Value]]:
@@ -332,9 +409,8 @@ class Resolver:
                     continue
                 args[key] = (render_template(raw, env, aloc) if decl.type == "str"
                              else evaluate(raw, env, aloc), aloc)
-        scope = Scope(path, "block", kind, parent, [inputs[0].node], in_shapes=[inputs[0].shape],
-                      loc=loc)
-        self.scopes[path] = scope
+        scope = self.add_scope(Scope(path, "block", kind, parent, [inputs[0].node],
+                                     in_shapes=[inputs[0].shape], loc=loc))
         try:
             out, inner, bound = self.instance(sub, args, path, inputs[0], loc)
         except EspdslError as exc:
@@ -350,7 +426,7 @@ class Resolver:
             hint = did_you_mean(op, [o for o in OPS if o != "input"])
             if op in self.registry:
                 hint = f"'{op}' is a block: write 'block: {op}'"
-            raise SpecError(f"unknown op '{op}'", op_loc, hint)
+            raise SpecError(f"unknown op {quote(op)}", op_loc, hint)
         opdef = OPS[op]
         if entry.optional:
             raise SpecError("'optional' applies to blocks, not ops", spec.key_loc(entry.path + ("optional",)))
@@ -361,24 +437,29 @@ class Resolver:
                 raise SpecError(f"unknown attribute '{key}' for op '{op}'",
                                 spec.key_loc(entry.path + (key,)),
                                 did_you_mean(key, opdef.attrs) if opdef.attrs else f"'{op}' takes no attributes")
-            want = opdef.attrs[key].type
-            value = render_template(raw, env, aloc) if want is str else evaluate(raw, env, aloc)
-            if want is Pair:
+            attr = opdef.attrs[key]
+            value = (render_template(raw, env, aloc) if attr.type is str
+                     else evaluate(raw, env, aloc))
+            what = f"attribute '{key}' of op '{op}'"
+            if attr.type is Pair:
                 if isinstance(value, list):      # a YAML list: each entry is an expression
                     value = [evaluate(v, env, aloc) for v in value]
                 try:
-                    attrs[key] = Pair.coerce(value)
+                    value = Pair.coerce(value)
                 except ValueError as exc:
-                    raise SpecError(f"attribute '{key}' of op '{op}' must be an int or [h, w], "
-                                    f"got {value!r} ({exc})", aloc, f"e.g. '{key}: 3' or "
-                                    f"'{key}: [3, 1]'") from None
-                continue
-            if want is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if want is int and isinstance(value, float) and value.is_integer():
-                value = int(value)
-            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-                raise SpecError(f"attribute '{key}' of op '{op}' must be {want.__name__}, got {value!r}", aloc)
+                    raise SpecError(f"{what} must be an int or [h, w], got {show(value)} "
+                                    f"({exc})", aloc, f"e.g. '{key}: 3' or '{key}: [3, 1]'") from None
+                parts = list(value) if isinstance(value, tuple) else [value]
+                for part in parts:
+                    check_value(part, int, what, aloc)
+            else:
+                value = check_value(value, attr.type, what, aloc)
+                parts = [value]
+            for part in parts:
+                if attr.min is not None and part < attr.min:
+                    raise SpecError(f"{what} must be at least {attr.min}, got {show(value)}", aloc)
+                if attr.max is not None and part > attr.max:
+                    raise SpecError(f"{what} must be at most {attr.max}, got {show(value)}", aloc)
             attrs[key] = value
         for key, attr in opdef.attrs.items():
             if key not in attrs:
@@ -400,17 +481,26 @@ class Resolver:
             what = (f"{exc}" if op not in ("concat", "add", "mul")
                     else f"channel/shape mismatch at {op} '{path}': {exc}")
             raise ResolveError(what, where, exc.hint) from None
+        except (ArithmeticError, ValueError) as exc:  # e.g. a float scale too large for a size
+            raise ResolveError(f"op '{op}' at '{path}' has no output size ({exc})", loc) from None
+        if min(shape) < 1:
+            raise ResolveError(f"op '{op}' at '{path}' would output an empty tensor "
+                               f"{'x'.join(map(str, shape))} from {'x'.join(map(str, in_shapes[0]))}",
+                               loc, "use a larger input, or a smaller kernel, stride or padding")
+        for dim in shape:
+            limits.check_int(dim, f"the output {shorten('x'.join(map(str, shape)))} of '{path}'",
+                             loc)
         if op == "identity":
             return inputs[0]
-        scope = Scope(path, "op", op, parent, [v.node for v in inputs], path, in_shapes, shape, loc=loc)
-        self.scopes[path] = scope
+        self.add_scope(Scope(path, "op", op, parent, [v.node for v in inputs], path, in_shapes,
+                             shape, loc=loc))
         return self.add_node(path, op, inputs, attrs, shape, path, loc)
 
     def lookup(self, spec: Spec, name: str, values: dict[str, Value], loc: Loc) -> Value:
         if name in values:
             return values[name]
         known = [k for k in values if "." not in k]
-        raise ResolveError(f"undefined input '{name}'", loc, did_you_mean(name, known))
+        raise ResolveError(f"undefined input {quote(name)}", loc, did_you_mean(name, known))
 
 
 _FROM_FOR = re.compile(r"(.+?)\s+for\s+([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(.+)")
@@ -427,7 +517,7 @@ def expand_refs(text: str, env: dict, loc: Loc) -> list[str]:
         return [render_template(text, env, loc)]
     items = evaluate(m.group(3), env, loc.shifted(m.start(3)) if loc else None)
     if not isinstance(items, list):
-        raise SpecError(f"'for' in 'from' needs a list or range, got {items!r}", loc)
+        raise SpecError(f"'for' in 'from' needs a list or range, got {show(items)}", loc)
     return [render_template(m.group(1), {**env, m.group(2): item}, loc) for item in items]
 
 
@@ -443,6 +533,16 @@ def _is_unset(raw: Any, env: dict) -> bool:
     if name.startswith("{") and name.endswith("}"):
         name = name[1:-1].strip()
     return name in env and env[name] is None
+
+
+def _dim(value: Any, what: str, loc: Loc | None) -> int:
+    """A tensor dimension: a whole number from 1 to the ``int`` limit."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ResolveError(f"{what} must be a whole number of at least 1, got "
+                           f"{show(value)}", loc)
+    return limits.check_int(value, what, loc)
 
 
 def _parent(prefix: str) -> str:
@@ -467,7 +567,7 @@ def _check_order(spec: Spec) -> None:
             order.setdefault(n.name, i)
     deps = nx.DiGraph()
     for i, n in enumerate(spec.nodes):
-        if not n.name or "{" in n.name or not n.from_:
+        if n.name not in order or not n.from_:  # loops and templates resolve later
             continue
         for j, f in enumerate(n.from_):
             src = f.split(".")[0]
@@ -508,16 +608,22 @@ def resolve(spec: Spec, params: dict[str, Any] | None = None, *, registry: Regis
     probe_env = r.bind(spec, args, None, root_loc)
     batch = 1
     if spec.kind == "model":
-        channels = evaluate(spec.input.get("channels", 3), probe_env, spec.loc(("input", "channels")))
-        size = tuple(evaluate(s, probe_env, spec.loc(("input", "size", i)))
+        cloc = spec.loc(("input", "channels"))
+        channels = _dim(evaluate(spec.input.get("channels", 3), probe_env, cloc),
+                        "the input's channels", cloc)
+        size = tuple(_dim(evaluate(s, probe_env, spec.loc(("input", "size", i))),
+                          "the input size", spec.loc(("input", "size", i)))
                      for i, s in enumerate(spec.input.get("size", DEFAULT_BLOCK_SIZE)))
     else:
         if "M" not in probe_env:
             raise SpecError(f"block '{spec.name}' declares no parameter M (its input channels)",
                             spec.loc(("params",)), "add 'M: {type: int}' to its params")
-        channels, size = probe_env["M"], DEFAULT_BLOCK_SIZE
+        channels, size = _dim(probe_env["M"], "M", root_loc), DEFAULT_BLOCK_SIZE
     if input_size is not None:
-        dims = tuple(int(d) for d in input_size)
+        if not isinstance(input_size, (tuple, list)):
+            raise ResolveError(f"input size must be a tuple of 2 to 4 whole numbers, got "
+                               f"{show(input_size)}", root_loc, "e.g. (1, 3, 512, 1024) or (512, 1024)")
+        dims = tuple(_dim(d, "the input size", root_loc) for d in input_size)
         if len(dims) == 4:
             batch, c, h, w = dims
             if c != channels:

@@ -20,6 +20,7 @@ duplicate key, a date) goes through ruamel, whose errors and rules stay the refe
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -27,9 +28,13 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.scanner import RoundTripScanner
 
-from .errors import Loc, SpecError
+from . import limits
+from .errors import EspdslError, Loc, SpecError, quote
 
 PathKey = tuple  # a path into the document: keys and list indices
 
@@ -58,23 +63,93 @@ class Document:
         return self.keys.get(tuple(path)) or self.loc(path)
 
 
+class _DepthScanner(RoundTripScanner):
+    """ruamel's scanner, refusing flow brackets nested deeper than ``yaml_depth`` as it meets
+    them: it looks ahead over nested ``[`` and ``{`` in quadratic time, so 3,000 brackets would
+    take a second and 50,000 hours before the composer saw the first one."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: Any) -> None:
+        cap = limits.current().yaml_depth
+        if len(self.indents) + len(self.flow_context) >= cap:  # as the composer counts
+            mark = self.reader.get_mark()
+            raise limits.exceeded("yaml_depth", f"YAML nested more than {cap} levels deep",
+                                  Loc(self.loader.espdsl_file, mark.line + 1, mark.column + 1))
+        super().fetch_flow_collection_start(TokenClass, to_push)
+
+
+class _CountingComposer(Composer):
+    """ruamel's composer, counting values as they are composed, each alias as many values as
+    its anchor holds, and the nesting depth: an alias bomb (anchors of anchors) or a deeply
+    nested document is refused at the alias or the bracket that passes the limit, before any
+    expansion and before Python's recursion limit."""
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self.warn_double_anchors = False  # YAML lets an anchor be redefined; no stderr noise
+        self.limits = limits.current()
+        self.values = 0
+        self.sizes: dict[int, int] = {}   # id(anchored node) -> values it stands for
+        self.nesting = 0
+
+    def _loc(self, mark: Any) -> Loc:
+        return Loc(self.loader.espdsl_file, mark.line + 1, mark.column + 1)
+
+    def _count(self, n: int, mark: Any) -> None:
+        self.values += n
+        if self.values > self.limits.yaml_values:
+            raise limits.exceeded("yaml_values", f"the YAML document expands to more than "
+                                  f"{self.limits.yaml_values:,} values (aliases counted at each "
+                                  "use)", self._loc(mark))
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            node = super().compose_node(parent, index)
+            self._count(self.sizes.get(id(node), 1), event.start_mark)
+            return node
+        if self.nesting >= self.limits.yaml_depth:
+            raise limits.exceeded("yaml_depth", f"YAML nested more than {self.limits.yaml_depth} "
+                                  "levels deep", self._loc(event.start_mark))
+        before = self.values
+        self._count(1, event.start_mark)
+        self.nesting += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.nesting -= 1
+        if getattr(event, "anchor", None) is not None:
+            self.sizes[id(node)] = self.values - before
+        return node
+
+
 def parse_yaml(text: str, file: str) -> Document:
-    """Parse YAML text into a :class:`Document`; syntax errors become located :class:`SpecError`."""
+    """Parse YAML text into a :class:`Document`; syntax errors become located :class:`SpecError`.
+
+    Aliases are allowed (a spec may share a mapping), but the document with every alias
+    expanded must stay within the ``yaml_values`` limit and its nesting within ``yaml_depth``.
+    """
     fast = _parse_fast(text, file)
     return fast if fast is not None else _parse_ruamel(text, file)
 
 
 def _parse_ruamel(text: str, file: str) -> Document:
     yaml = YAML(typ="rt", pure=True)
+    yaml.Scanner, yaml.Composer = _DepthScanner, _CountingComposer
+    yaml.espdsl_file = file
     try:
         raw = yaml.load(text)
+    except EspdslError:
+        raise
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
         problem = (exc.problem or exc.context or "invalid YAML").strip()
         raise SpecError(f"invalid YAML: {problem}", loc) from None
+    except RecursionError:  # pragma: no cover - the composer's depth limit comes first
+        raise limits.exceeded("yaml_depth", "YAML nested too deeply", Loc(file, 1, 1)) from None
     except Exception as exc:  # ruamel raises a few unmarked errors (e.g. duplicate keys)
-        raise SpecError(f"invalid YAML: {exc}".splitlines()[0], Loc(file)) from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SpecError(f"invalid YAML: {first[:200]}", Loc(file, 1, 1)) from None
     doc = Document(data=None, file=file)
     doc.lines = text.splitlines()
     doc.values[()] = Loc(file, 1, 1)
@@ -154,6 +229,8 @@ def _build(events: Any, doc: Document) -> Any:
     stack: list[tuple[Any, Any, Any]] = []       # (container, path, pending key or index)
     root: Any = None
     pending_root = True
+    cap = limits.current()
+    values = 0           # counted as the ruamel composer counts them (keys included)
     for event in events:
         if isinstance(event, (yaml.StreamStartEvent, yaml.DocumentStartEvent)):
             continue
@@ -171,6 +248,14 @@ def _build(events: Any, doc: Document) -> Any:
         if getattr(event, "tag", None) not in (None, "!"):     # an explicit tag
             raise _Unusual("tag")
         mark = event.start_mark
+        values += 1
+        if values > cap.yaml_values:
+            raise limits.exceeded("yaml_values", f"the YAML document expands to more than "
+                                  f"{cap.yaml_values:,} values (aliases counted at each use)",
+                                  Loc(doc.file, mark.line + 1, mark.column + 1))
+        if len(stack) >= cap.yaml_depth:
+            raise limits.exceeded("yaml_depth", f"YAML nested more than {cap.yaml_depth} levels "
+                                  "deep", Loc(doc.file, mark.line + 1, mark.column + 1))
         path: tuple = ()
         if stack:
             container, cpath, slot = stack[-1]
@@ -179,8 +264,8 @@ def _build(events: Any, doc: Document) -> Any:
                     if not isinstance(event, yaml.ScalarEvent):
                         raise _Unusual("complex key")
                     key = _scalar(event.value, event.style)
-                    if key in container or not isinstance(key, (str, int, float, bool)):
-                        raise _Unusual("key")
+                    if key in container or not isinstance(key, str):
+                        raise _Unusual("key")            # ruamel's error, or espdsl's
                     sub = cpath + (key,)
                     doc.keys[sub] = Loc(doc.file, mark.line + 1, mark.column + 1)
                     stack[-1] = (container, cpath, key)
@@ -191,6 +276,8 @@ def _build(events: Any, doc: Document) -> Any:
             doc.values[path] = _past_quote(doc, mark.line, mark.column)
         if isinstance(event, yaml.ScalarEvent):
             value: Any = _scalar(event.value, event.style)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise _Unusual("not finite")                # located by the ruamel path
         elif isinstance(event, yaml.MappingStartEvent):
             value = {}
         elif isinstance(event, yaml.SequenceStartEvent):
@@ -217,14 +304,37 @@ _KEY = object()
 
 
 def read_yaml(path: str | Path) -> Document:
-    """Read and parse a YAML file, with a located error if it cannot be read."""
+    """Read and parse a YAML file, with a located error if it cannot be read.
+
+    Only regular files are read (not a folder, a FIFO or ``/dev/zero``), and only up to the
+    ``file_bytes`` limit.
+    """
     path = Path(path)
+    cap = limits.current().file_bytes
     try:
-        text = path.read_text(encoding="utf-8")
+        if not path.exists():
+            raise FileNotFoundError
+        if not path.is_file():
+            what = "a folder" if path.is_dir() else "not a regular file"
+            raise SpecError(f"{what}, not a spec file", Loc(str(path)),
+                            "give a .yaml spec file (or a block or model name)")
+        with open(path, "rb") as fh:
+            data = fh.read(cap + 1)
     except FileNotFoundError:
         raise SpecError(f"no such file: {path}", None, hint="check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read {path}: {exc}") from None
+    except (OSError, ValueError) as exc:  # e.g. a name too long, a NUL character
+        raise SpecError(f"cannot read the file: {getattr(exc, 'strerror', None) or exc}",
+                        Loc(str(path))) from None
+    if len(data) > cap:
+        raise limits.exceeded("file_bytes", f"the file is larger than {limits.describe('file_bytes')}",
+                              Loc(str(path)))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError(f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+                        Loc(str(path), line, col), "save it as UTF-8") from None
     return parse_yaml(text, str(path))
 
 
@@ -234,6 +344,21 @@ def _past_quote(doc: Document, line: int, col: int) -> Loc:
     if col < len(text) and text[col] in "'\"":
         col += 1
     return Loc(doc.file, line + 1, col + 1)
+
+
+def _text(text: str, loc: Loc) -> str:
+    """YAML text as valid Unicode: JSON-style escaped surrogate pairs ('\\ud83d\\ude00', which
+    YAML leaves as two characters) joined into one; a lone surrogate refused."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SpecError(f"text with a lone surrogate U+{ord(text[exc.start]):04X}", loc,
+                        "write valid Unicode") from None
+    return text
 
 
 def _plain(node: Any, path: PathKey, doc: Document) -> Any:
@@ -251,9 +376,10 @@ def _plain(node: Any, path: PathKey, doc: Document) -> Any:
                 doc.values[sub] = _past_quote(doc, vline, vcol)
             except (KeyError, TypeError, AttributeError):
                 pass
-            if not isinstance(key, (str, int, float, bool)):
-                raise SpecError(f"mapping keys must be plain scalars, got {type(key).__name__}",
-                                doc.key_loc(sub))
+            if not isinstance(key, str):
+                raise SpecError(f"mapping key {quote(key)} is a {type(key).__name__}, not text",
+                                doc.key_loc(sub), f"quote it: '{key}': ...")
+            _text(key, doc.key_loc(sub))
             out[key] = _plain(value, sub, doc)
         return out
     if isinstance(node, CommentedSeq):
@@ -272,8 +398,11 @@ def _plain(node: Any, path: PathKey, doc: Document) -> Any:
     if isinstance(node, int):
         return int(node)
     if isinstance(node, float):
+        if not math.isfinite(node):
+            raise SpecError(f"{float(node)} is not a finite number", doc.loc(path),
+                            "specs hold finite numbers only")
         return float(node)
     if isinstance(node, str):
-        return str(node)
-    raise SpecError(f"unsupported YAML value of type {type(node).__name__} (tags are not allowed)",
-                    doc.loc(path))
+        return _text(str(node), doc.loc(path))
+    raise SpecError(f"unsupported YAML value of type {type(node).__name__} (dates, binary data "
+                    "and tags are not allowed)", doc.loc(path), "quote it to make it text")

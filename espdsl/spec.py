@@ -10,12 +10,15 @@ templates stay text until :mod:`espdsl.resolve` binds the parameters. See ``docs
 """
 from __future__ import annotations
 
+import keyword
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import Loc, SpecError, did_you_mean
+from . import limits
+from .errors import Loc, SpecError, did_you_mean, quote
+from .ir import NAME_RE
 from .schema import schema_error, validator
 from .source import Document, parse_yaml, read_yaml
 
@@ -87,9 +90,17 @@ class Spec:
         return self.document.key_loc(path) if self.document else Loc(self.file)
 
 
+def _node_shape_error(err: Any) -> bool:
+    """A node's or a step's structure (name, exactly one of op/block/seq, keys a step may not
+    have): the schema says it for editors; :func:`_node` says it better, with the key."""
+    path = tuple(err.absolute_path)
+    return (err.validator in ("oneOf", "required", "not") and len(path) in (2, 4)
+            and path[0] == "nodes" and (len(path) == 2 or path[2] == "seq"))
+
+
 def _schema_error(doc: Document) -> SpecError | None:
     data = doc.data
-    err = schema_error(validator("spec.schema.json"), doc)
+    err = schema_error(validator("spec.schema.json"), doc, ignore=_node_shape_error)
     if err is None:
         return None
     has = [k for k in ("block", "model") if isinstance(data, dict) and k in data]
@@ -100,6 +111,22 @@ def _schema_error(doc: Document) -> SpecError | None:
     if err.message.endswith("is a required property"):
         err.hint = "see docs/grammar.md for the keys a spec has"
     return err
+
+
+def _check_name(name: str, what: str, doc: Document, path: tuple, loc: Loc) -> None:
+    """Spec and parameter names are identifiers within the ``name_length`` limit (checked here
+    with a full match: a JSON Schema pattern's ``$`` lets a trailing newline through), and a
+    parameter name is not a Python keyword (expressions could not name it)."""
+    cap = limits.current().name_length
+    if len(name) > cap:
+        raise limits.exceeded("name_length", f"{what} {quote(name)} is longer than the "
+                              "name_length limit", loc)
+    if not NAME_RE.fullmatch(name):
+        raise SpecError(f"invalid {what} {quote(name)}", loc,
+                        "names are identifiers: letters, digits and '_', not starting with a digit")
+    if what == "parameter name" and keyword.iskeyword(name):
+        raise SpecError(f"invalid {what} {quote(name)}: a Python keyword", loc,
+                        f"expressions could not use it; call it e.g. '{name}_'")
 
 
 def _param_decl(name: str, raw: Any, doc: Document, path: tuple) -> ParamDecl:
@@ -163,6 +190,9 @@ def spec_from_document(doc: Document) -> Spec:
         raise err
     data = doc.data
     kind = "block" if "block" in data else "model"
+    _check_name(data[kind], f"{kind} name", doc, (kind,), doc.loc((kind,)))
+    for name in data.get("params") or {}:
+        _check_name(name, "parameter name", doc, ("params", name), doc.key_loc(("params", name)))
     params = {name: _param_decl(name, raw, doc, ("params", name))
               for name, raw in (data.get("params") or {}).items()}
     for p in params.values():

@@ -14,17 +14,13 @@ from typing import Any
 
 from tabulate import tabulate
 
+from .errors import one_line
 from .ir import IR, Scope
-from .ops import OPS
 
 
 def scope_params(ir: IR, path: str) -> int:
     """Trainable parameters of the primitives inside a scope ('' for the whole network)."""
-    total = 0
-    for node in ir.nodes_in(path):
-        ins = [ir.node(i).shape for i in node.inputs]
-        total += sum(OPS[node.op].param_counts(node.attrs, ins, node.shape).values())
-    return total
+    return sum(ir.node_params(node) for node in ir.nodes_in(path))
 
 
 def block_label(scope: Scope) -> str:
@@ -69,7 +65,7 @@ def format_summary(rows: list[dict], totals: dict, fmt: str = "table") -> str:
               f"{'+'.join(map(str, r['in_channels']))} -> {r['out_channels']}",
               "x".join(map(str, r["shape"])), f"{r['params']:,}"] for r in rows]
     params = ", ".join(f"{k}={v}" for k, v in totals["parameters"].items() if v is not None)
-    head = f"{totals['name']} ({params})" if params else totals["name"]
+    head = one_line(f"{totals['name']} ({params})" if params else totals["name"])
     body = tabulate(table, headers=["node", "block", "channels", "output", "params"],
                     colalign=("left", "left", "left", "left", "right"))
     inp, out = "x".join(map(str, totals["input"])), "x".join(map(str, totals["output"]))

@@ -35,6 +35,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from . import limits
 from .errors import EspdslError, Loc, WeightsError
 from .keymap import key_maps
 
@@ -62,6 +63,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
         raise WeightsError("not a PyTorch checkpoint (neither a zip archive nor a pickle)", loc,
                            "give a state_dict file written by torch.save")
+    _check_size(path, head.startswith(b"PK"), loc)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -82,6 +84,24 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise WeightsError(f"holds a {type(obj).__name__}, not a state_dict", loc,
                            "save model.state_dict(), not the model object")
     return dict(obj)
+
+
+def _check_size(path: Path, is_zip: bool, loc: Loc) -> None:
+    """Refuse a checkpoint whose tensors would take more than the ``param_memory`` limit, from
+    the zip directory (uncompressed sizes: a small compressed archive can unpack to gigabytes)
+    or the file size, before reading any tensor."""
+    cap = limits.current().param_memory
+    size = path.stat().st_size
+    if is_zip:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                size = sum(info.file_size for info in archive.infolist())
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise WeightsError(f"corrupt checkpoint ({str(exc)[:120] or type(exc).__name__})", loc,
+                               "give a state_dict file written by torch.save") from None
+    if size > cap:
+        raise limits.exceeded("param_memory", f"the checkpoint holds {limits.format_bytes(size)}, "
+                              "more than the param_memory limit", loc)
 
 
 def state_dict_from(obj: Mapping[str, Any], where: Loc | None = None) -> dict[str, torch.Tensor]:

@@ -60,3 +60,82 @@ def test_generated_source_runs_as_a_script(tmp_path):
     CliRunner().invoke(main, ["compile", "esp", "-p", "M=8", "-p", "N=8", "-o", str(out)])
     run = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and run.stdout.strip() == "torch.Size([1, 8, 56, 56])"
+
+
+HOSTILE = [
+    '"""', "'''", '"', "\\", "a\\", "\\n", "\n", "\r\n", "\t", "\x00", "\x1b[2J", "\u2028",
+    "\ud800", "Ω ≈ √ × 😀", '"""\nimport os; os.system("touch pwned")\n"""',
+    "__import__('os').system('touch pwned')", "'); open('pwned', 'w'); ('",
+    "{{ 7 * 7 }}", "{% include 'x' %}", "\\N{BULLET}", "\\x41\\u0041", "a" * 2000,
+]
+
+
+def write_hostile_export(text: str, base) -> tuple:
+    """A spec whose str parameter (default and -p), folder name and doc carry ``text``,
+    compiled to .py in a folder of its own; returns (result, out, spec folder)."""
+    import json
+    safe = "".join(c for c in text[:40] if c not in "/\0" and not 0xD800 <= ord(c) <= 0xDFFF)
+    folder = base / f"spec{len(list(base.iterdir()))}{safe}"
+    folder.mkdir()
+    spec = folder / "net.yaml"
+    # JSON strings are YAML double-quoted scalars: the text arrives exactly. A str default is a
+    # name template ('{...}' parts are expressions), so text with braces goes in -p only.
+    default = "x" if "{" in text or "}" in text else text
+    spec.write_text("model: net\ndoc: " + json.dumps(text) + "\nparams:\n"
+                    "  label: {type: str, default: " + json.dumps(default) + "}\n"
+                    "  note: {type: str, default: x}\n"
+                    "input: {channels: 3, size: [8, 8]}\n"
+                    "nodes:\n  - {name: conv, op: conv, out: 4, kernel: 3}\n")
+    run_dir = folder / "run"
+    run_dir.mkdir()
+    out = run_dir / "net.py"
+    result = CliRunner().invoke(main, ["compile", str(spec), "-o", str(out), "-p",
+                                       "note=" + text])
+    return result, out, folder
+
+
+def test_hostile_text_makes_valid_inert_code(tmp_path):
+    """Every hostile text: the .py file parses, runs (in a folder of its own, one subprocess
+    for all of them) and creates nothing but what it prints; its docstring holds the text."""
+    import ast
+    import json
+    outs = []
+    for text in HOSTILE:
+        result, out, folder = write_hostile_export(text, tmp_path)
+        if len(text) > 1000 or "\ud800" in text:  # too long for a str parameter; not Unicode
+            assert result.exit_code == 2, result.output
+            assert "expr_length limit" in result.output or "lone surrogate" in result.output
+            assert not out.exists()
+            continue
+        assert result.exit_code == 0, (text, result.output)
+        ast.parse(out.read_text(encoding="utf-8"))
+        doc = load_module(out).__doc__
+        assert f"note={text!r}" in doc  # the text, exactly, from the command line
+        if "{" not in text:
+            assert f"label={text!r}" in doc  # and from the spec
+        outs.append(out)
+    runner = ("import contextlib, io, json, os, runpy, sys\n"
+              "shapes = []\n"
+              "for path in json.loads(sys.argv[1]):\n"
+              "    os.chdir(os.path.dirname(path))\n"
+              "    with contextlib.redirect_stdout(io.StringIO()) as buf:\n"
+              "        runpy.run_path(path, run_name='__main__')\n"
+              "    shapes.append(buf.getvalue().strip())\n"
+              "print(json.dumps(shapes))\n")
+    run = subprocess.run([sys.executable, "-c", runner, json.dumps([str(o) for o in outs])],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == ["torch.Size([1, 4, 8, 8])"] * len(outs)
+    for out in outs:  # nothing but the file itself (no marker file, no cache)
+        assert sorted(p.name for p in out.parent.iterdir()) == ["net.py"]
+        assert sorted(p.name for p in out.parent.parent.iterdir()) == ["net.yaml", "run"]
+    assert not list(tmp_path.rglob("pwned"))
+
+
+def test_class_names_are_identifiers_for_any_spec_name():
+    from espdsl.ir import class_name as _camel
+    import keyword
+    for name in ["espnet_c", "none", "true", "_1", "class_", "a__b", "x", "_"]:
+        camel = _camel(name)
+        assert camel.isidentifier() and not keyword.iskeyword(camel), (name, camel)
+    assert _camel("espnet_c") == "EspnetC" and _camel("none") == "NetNone"

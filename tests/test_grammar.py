@@ -12,7 +12,7 @@ import torch
 
 import espdsl
 from espdsl.expr import evaluate, render_template
-from espdsl.errors import ExprError
+from espdsl.errors import EspdslError, ExprError
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ def test_expressions(text, env, want):
     "__import__('os')", "2 ** 10000", "range(10 ** 9)",
 ])
 def test_expressions_reject_everything_else(text):
-    with pytest.raises(ExprError):
+    with pytest.raises(EspdslError):
         evaluate(text, {"N": 1, "x": [1]})
 
 

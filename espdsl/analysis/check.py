@@ -262,7 +262,9 @@ def check(ir: IR, analysis: Analysis | None = None, *, rf: bool = True,
           tools: bool = True) -> list[CheckRow]:
     """Build ``ir`` and set its analytic figures beside independent measurements."""
     from ..build import build
+    from ..limits import check_forward
 
+    check_forward(ir, keep_all=True)  # the gradient receptive field holds every activation
     analysis = analysis or analyze_ir(ir)
     totals = analysis.totals
     model = build(ir).eval()

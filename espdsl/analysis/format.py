@@ -12,6 +12,7 @@ import io
 import json
 from typing import TYPE_CHECKING, Any, Sequence
 
+from ..errors import one_line
 from .formulas import FIG3G_PARAMS, FORMULAS
 
 if TYPE_CHECKING:     # kept out of the import: the CLI reads FORMATS at start-up
@@ -158,8 +159,8 @@ def format_analysis(result: Analysis, fmt: str = "table", depth: int = 1,
     tablefmt = "github" if fmt == "markdown" else "simple"
     body = tabulate(table, headers=HEADERS, tablefmt=tablefmt, disable_numparse=True,
                     colalign=("left", "left", "left") + ("right",) * 7)
-    params = ", ".join(f"{k}={v}" for k, v in result.ir.params.items()
-                       if isinstance(v, (int, float, str)) and not isinstance(v, bool))
+    params = one_line(", ".join(f"{k}={v}" for k, v in result.ir.params.items()
+                                if isinstance(v, (int, float, str)) and not isinstance(v, bool)))
     inp = "x".join(map(str, result.ir.input_shape))
     split = ", ".join(f"{k} {v:,}" for k, v in totals.params_by_kind.items())
     macs = ", ".join(f"{k} {v:,}" for k, v in totals.macs_by_op.items())

@@ -314,24 +314,46 @@ def _peak(ir: IR, members: Sequence[Node], output: str, nbytes: dict[str, int],
     return peak
 
 
+def peak_bytes(ir: IR) -> int:
+    """Peak bytes of live tensors when the whole network runs forward once (inference, the
+    input held by the caller): ``analyze(ir).totals.memory.peak`` without the rest of the
+    analysis.
+
+    >>> import espdsl
+    >>> ir = espdsl.load("espnet")
+    >>> peak_bytes(ir) == espdsl.analyze(ir).totals.memory.peak
+    True
+    """
+    order = ir.nodes()
+    nbytes, base = _tensor_bytes(order, ir.batch)
+    return _peak(ir, [n for n in order if n.op != "input"], ir.output, nbytes, base)
+
+
+def _tensor_bytes(order: Sequence[Node], batch: int) -> tuple[dict[str, int], dict[str, str]]:
+    """Bytes of each node's output, and the tensor each view shares (a view allocates none)."""
+    nbytes: dict[str, int] = {}
+    base: dict[str, str] = {}
+    for node in order:
+        if OPS[node.op].view and node.inputs:     # a view: no new memory, keeps its base
+            base[node.name] = base.get(node.inputs[0], node.inputs[0])
+            nbytes[node.name] = 0
+        else:
+            nbytes[node.name] = batch * numel(node.shape) * BYTES_PER_VALUE
+    return nbytes, base
+
+
 def analyze_ir(ir: IR) -> Analysis:
     """Analyse a resolved IR (no torch needed)."""
     batch = ir.batch
     order = ir.nodes()
     works: dict[str, Work | None] = {}
     node_stats: dict[str, Stats] = {}
-    nbytes: dict[str, int] = {}
-    base: dict[str, str] = {}
     for node in order:
         ins = [ir.node(i).shape for i in node.inputs]
         handler = HANDLERS.get(node.op)
         works[node.name] = handler(node, ins) if handler else None
         node_stats[node.name] = _node_stats(node, works[node.name], ins, batch)
-        if OPS[node.op].view and node.inputs:     # a view: no new memory, keeps its base
-            base[node.name] = base.get(node.inputs[0], node.inputs[0])
-            nbytes[node.name] = 0
-        else:
-            nbytes[node.name] = batch * numel(node.shape) * BYTES_PER_VALUE
+    nbytes, base = _tensor_bytes(order, batch)
 
     # receptive field from the network input
     absolute = _propagate(ir, order, works)

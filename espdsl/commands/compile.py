@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from ..export import EXPORT_HINT, EXPORTS
+from ..export import EXPORT_HINT, EXPORTS, TRACED
 from .options import (blocks_option, input_option, param_option, parse_params, parse_size,
                       spec_argument)
 
@@ -38,6 +38,9 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
                          EXPORT_HINT)
     ir = load(spec, input_size=parse_size(input_size), blocks=blocks, **parse_params(params))
     model = source = fit = None
+    if output and Path(output).suffix.lower() in TRACED:
+        from ..limits import check_forward
+        check_forward(ir, keep_all=True)  # a trace holds every activation; before building
     if output or weights:
         from ..api import build_ir
         model = build_ir(ir)

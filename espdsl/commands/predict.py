@@ -33,9 +33,11 @@ def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks:
     espdsl predict zoo/espnet.yaml -p alpha3=8 --weights espnet_p_2_q_8.pth city.png -o out/
     """
     from ..api import create_model
-    from ..predict import config_for, predict_files, resolve_device
+    from ..predict import check_image, config_for, predict_files, resolve_device
 
-    resolve_device(device)            # fail on a missing GPU before loading anything
+    resolve_device(device)            # fail on a missing GPU or a bad image before loading anything
+    for image in images:
+        check_image(image)
     is_checkpoint = spec.endswith((".pt", ".pth"))
     if weights is None and not is_checkpoint:
         raise UsageError("predict needs --weights (an untrained network predicts noise)", None,
