@@ -95,7 +95,9 @@ CASES = [
      ["compile", "net.yaml"], "net.yaml:7:-5", r"attribute 'out' of op 'conv' must be at least 1, got -5", False),
     # -- shapes -----------------------------------------------------------------------------
     ("shape-empty-pool", {"net.yaml": net("{name: a, op: avgpool, kernel: 64, stride: 1}")},
-     ["validate", "net.yaml"], "net.yaml:7:{", r"op 'avgpool' at 'a' would output an empty tensor 3x-31x-31", False),
+     ["validate", "net.yaml"], "net.yaml:7:{", r"input 32x32 is too small for a 64 window", False),
+    ("shape-upsample-to-nothing", {"net.yaml": net("{name: a, op: upsample, scale: 0.01}")},
+     ["validate", "net.yaml"], "net.yaml:7:{", r"op 'upsample' at 'a' would output an empty tensor 3x0x0", False),
     ("shape-zero-stride", {"net.yaml": net("{name: a, op: maxpool, kernel: 2, stride: 0}")},
      ["validate", "net.yaml"], "net.yaml:7:0}", r"attribute 'stride' of op 'maxpool' must be at least 1, got 0", False),
     ("shape-momentum", {"net.yaml": net("{name: a, op: batchnorm, momentum: 2}")},
