@@ -301,6 +301,20 @@ def test_bench_hook_times_with_espdsl_bench(tmp_path):
                for r in result.rows)
 
 
+def test_zoo_bench_runs_from_the_command_line(tmp_path):
+    """--runs/--warmup reach the timer; a nonsensical count is refused before any work."""
+    study = tmp_path / "tiny.yaml"
+    study.write_text("study: tiny\nbase: espnet_c\ninput: 1x3x64x128\nparams: {alpha2: 1, alpha3: 1}\n"
+                     "variants:\n  - {name: esp, params: {module: esp}}\n")
+    code, out, err = cli("zoo", str(study), "--bench", "--runs", "2", "--warmup", "0",
+                         "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["rows"][0]["latency_ms"] > 0
+    code, out, err = cli("zoo", str(study), "--bench", "--runs", "0", "-o", str(tmp_path / "o"))
+    assert code == 2 and err.count("\n") == 1 and "runs must be at least 1" in err
+    assert not (tmp_path / "o").exists()
+
+
 # -- bad input ----------------------------------------------------------------------------------
 BAD = [
     ("unknown-key", "study: bad\nbase: espnet_c\nvariant: []\n",

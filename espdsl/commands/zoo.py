@@ -21,8 +21,12 @@ EMITS = ("yaml", "py", "onnx")
               help="What to write per row into the -o folder.")
 @click.option("--bench", is_flag=True,
               help="Add each row's measured latency and a latency plot (uses espdsl bench).")
+@click.option("--runs", type=int, default=200, show_default=True,
+              help="With --bench: timed runs per row (the paper averages 200).")
+@click.option("--warmup", type=int, default=10, show_default=True,
+              help="With --bench: untimed runs first.")
 def command(study: str | None, params: tuple[str, ...], out_dir: str | None, fmt: str, emit: str,
-            bench: bool) -> None:
+            bench: bool, runs: int, warmup: int) -> None:
     """Without STUDY, list the studies; with one (a name or a study YAML path), run it.
 
     \b
@@ -44,7 +48,7 @@ def command(study: str | None, params: tuple[str, ...], out_dir: str | None, fmt
         raise UsageError(f"unknown --emit kind '{bad[0] if bad else emit}'", None,
                          f"a comma-separated list of {', '.join(EMITS)}")
     result = run_study(study, parse_params(params), out=out_dir, emit=kinds, bench=bench,
-                       progress=True)
+                       runs=runs, warmup=warmup, progress=True)
     click.echo(format_result(result, fmt).rstrip("\n"))
     if out_dir:
         click.echo(f"wrote {out_dir}", err=True)
