@@ -6,7 +6,9 @@ five ways, in one process, interleaved round by round (A B C D E, A B C D E, ...
 * default: ``espdsl.create_model`` (the torch.fx GraphModule);
 * optimized: ``create_model(..., optimize=True)`` (espdsl.passes, memory plan);
 * onnxruntime: ONNX Runtime on the ``.onnx`` export of the optimized graph;
-* torch.compile: ``torch.compile`` of the optimized build (its plain graph; compile time shown).
+* torch.compile: ``torch.compile`` of the optimized build (its plain graph; compile time shown);
+* convolutions alone: every convolution of the optimized graph on its own (same shapes, layout
+  and kernels, preallocated inputs): the ceiling of any schedule built on these kernels.
 
 Ratios are to the plain eager module, per round then the median over rounds (robust on a shared
 machine) and as a ratio of medians. A 2048x2048 fp32 matmul is timed between rounds; "of matmul"
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -51,6 +54,46 @@ def plain_module(ir, state, folder: Path) -> torch.nn.Module:
     return net
 
 
+def convolutions_alone(fast) -> "Callable[[], None]":
+    """Every convolution of the optimized graph alone, in its planned form (same shapes, layout,
+    kernels; a 1x1 convolution fused with depth_to_space through the same runtime function),
+    on preallocated inputs: the time no schedule around these kernels can beat, so its "of
+    matmul" is the ceiling of the optimized build on this machine."""
+    from espdsl.passes.layout import layout_of
+    from espdsl.runtime import pointwise_to_space
+
+    ir = fast.espdsl_ir
+    fused = {conv: space for space, conv in (ir.meta.get("memory_plan") or {}).get("fused", {}).items()}
+    calls = []
+    for node in ir.nodes():
+        if node.op not in ("conv", "deconv"):
+            continue
+        src = ir.node(node.inputs[0])
+        fmt = torch.channels_last if layout_of(ir, src.name) else torch.contiguous_format
+        x = torch.randn(ir.batch, *src.shape).contiguous(memory_format=fmt)
+        a = node.attrs
+        w = torch.randn(a["out"], src.shape[0] // a["groups"], *((a["kernel"],) * 2
+                        if isinstance(a["kernel"], int) else a["kernel"]))
+        b = torch.randn(a["out"]) if a["bias"] else None
+        if node.name in fused:
+            space = ir.node(fused[node.name])
+            out = torch.empty(ir.batch, *space.shape).contiguous(memory_format=fmt)
+            calls.append(lambda x=x, w=w, b=b, f=space.attrs["factor"], out=out:
+                         pointwise_to_space(x, w, b, f, out))
+        elif node.op == "conv":
+            calls.append(lambda x=x, w=w.contiguous(memory_format=fmt), b=b, a=a: torch.conv2d(
+                x, w, b, a["stride"], a["padding"], a["dilation"], a["groups"]))
+        else:
+            calls.append(lambda x=x, w=w, b=b, a=a: torch.conv_transpose2d(
+                x, w.transpose(0, 1).contiguous(), b, a["stride"], a["padding"],
+                a["output_padding"], a["groups"], a["dilation"]))
+
+    def run(_x=None) -> None:
+        for call in calls:
+            call()
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=21)
@@ -74,6 +117,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="espdsl-bench-"))
     plain = plain_module(ir, default.state_dict(), folder)
     columns = {"plain eager (.py)": plain, "default build": default, "optimized": fast}
+    ceiling = convolutions_alone(fast)
     notes = []
     if not args.no_onnx:
         import onnxruntime as ort
@@ -97,7 +141,8 @@ def main() -> None:
         diff = (fn(x) - ref).abs().max().item()
         notes.append(f"{name}: max |logit - plain| = {diff:.2e} ({diff / scale:.1e} of max |logit|)")
 
-    fns = [(lambda fn=fn: fn(x)) for fn in columns.values()]
+    fns = [(lambda fn=fn: fn(x)) for fn in columns.values()] + [ceiling]
+    names = [*columns, "convolutions alone (ceiling)"]
     t = interleave(fns, args.rounds, args.warmup, "cpu", matmul=True, progress=False)
     macs = espdsl.analyze(ir).totals.macs
     rate = statistics.median(t.matmul_gflops)
@@ -110,7 +155,7 @@ def main() -> None:
           f"| GFLOP/s | of matmul | faults/forward |")
     print(f"|{'-' * 34}|----------:|-------:|---------------------:|-------------------:"
           f"|--------:|----------:|---------------:|")
-    for name, times, faults in zip(columns, t.times_ms, t.faults):
+    for name, times, faults in zip(names, t.times_ms, t.faults):
         med = statistics.median(times)
         per_round = statistics.median(a / b for a, b in zip(times, base))
         gflops = 2 * macs / (med * 1e6)
