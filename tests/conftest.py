@@ -34,6 +34,15 @@ def block_params(name: str) -> dict:
     return {k: v for k, v in {**FIG3G, **GROWS.get(name, {})}.items() if k in declared}
 
 
+def load_module(path: Path):
+    """Import a generated ``.py`` file (``espdsl compile -o net.py``) as a module."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture
 def reference_dir() -> Path:
     if not REFERENCE.is_dir():

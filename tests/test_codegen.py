@@ -1,7 +1,6 @@
 """`espdsl compile SPEC -o net.py`: standalone PyTorch source equivalent to the compiled module."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
@@ -10,15 +9,8 @@ import torch
 from click.testing import CliRunner
 
 import espdsl
-from conftest import block_params
+from conftest import block_params, load_module
 from espdsl.cli import main
-
-
-def load_module(path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("name, params, size", [

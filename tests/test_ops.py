@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import espdsl
+from conftest import load_module
 from espdsl.analysis.check import check_rf, fvcore_conv_macs
 from espdsl.build import build
 from espdsl.errors import EspdslError
@@ -193,8 +194,6 @@ def test_bad_use_of_the_new_ops_is_one_located_line(nodes, message):
 
 
 def test_new_ops_export_to_python_and_onnx(tmp_path):
-    import importlib.util
-
     import onnxruntime
 
     from espdsl.codegen import to_python
@@ -227,10 +226,7 @@ def test_new_ops_export_to_python_and_onnx(tmp_path):
         y = model(x)
     path = tmp_path / "net.py"
     path.write_text(to_python(ir))
-    spec = importlib.util.spec_from_file_location("net", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    plain = module.T().eval()
+    plain = load_module(path).T().eval()
     plain.load_state_dict(model.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(plain(x), y)

@@ -9,7 +9,6 @@ back from the code under test.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 
 import espdsl
-from conftest import block_params
+from conftest import block_params, load_module
 from espdsl.errors import UsageError
 from espdsl.passes import DEFAULT, PASSES, Program, optimize_model, run
 from espdsl.passes.memory import lifetimes
@@ -201,13 +200,6 @@ def test_optimized_model_traces_and_scripts_through_the_plain_graph():
         torch.testing.assert_close(traced(x), ref, rtol=0, atol=1e-6)
         gm = torch.fx.symbolic_trace(fast)
         torch.testing.assert_close(gm(x), ref, rtol=0, atol=1e-6)
-
-
-def load_module(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("name", ["espnet", "esp", "up"])
