@@ -287,10 +287,11 @@ class Resolver:
         def move(name: str) -> str:
             return inp.node if name == recipe.input else path + name[cut:]
 
-        for s in recipe.scopes:
-            self.scopes[move(s.path)] = replace(
-                s, path=move(s.path), parent=move(s.parent), inputs=[move(i) for i in s.inputs],
-                output=move(s.output), params=dict(s.params))
+        for s in recipe.scopes:  # Scope(...) directly: dataclasses.replace is 3x slower
+            self.scopes[move(s.path)] = Scope(
+                move(s.path), s.kind, s.block, move(s.parent), [move(i) for i in s.inputs],
+                move(s.output), s.in_shapes, s.out_shape, dict(s.params), s.repeat,
+                s.repeat_expr, s.loc)
         for n in recipe.nodes:
             name = move(n.name)
             if name in self.graph:

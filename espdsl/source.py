@@ -304,10 +304,16 @@ _KEY = object()
 
 
 def read_yaml(path: str | Path) -> Document:
-    """Read and parse a YAML file, with a located error if it cannot be read.
+    """Read and parse a YAML file, with a located error if it cannot be read (see
+    :func:`read_text`)."""
+    return parse_yaml(read_text(path), str(path))
 
-    Only regular files are read (not a folder, a FIFO or ``/dev/zero``), and only up to the
-    ``file_bytes`` limit.
+
+def read_text(path: str | Path) -> str:
+    """The text of a spec file, with a located error if it cannot be read.
+
+    Only regular files are read (not a folder, a FIFO or ``/dev/zero``), only up to the
+    ``file_bytes`` limit, and only UTF-8.
     """
     path = Path(path)
     cap = limits.current().file_bytes
@@ -335,7 +341,7 @@ def read_yaml(path: str | Path) -> Document:
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise SpecError(f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
                         Loc(str(path), line, col), "save it as UTF-8") from None
-    return parse_yaml(text, str(path))
+    return text
 
 
 def _past_quote(doc: Document, line: int, col: int) -> Loc:

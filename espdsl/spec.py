@@ -11,16 +11,17 @@ templates stay text until :mod:`espdsl.resolve` binds the parameters. See ``docs
 from __future__ import annotations
 
 import keyword
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import limits
+from . import doccache, limits
 from .errors import Loc, SpecError, did_you_mean, quote
 from .ir import NAME_RE
 from .schema import schema_error, validator
-from .source import Document, parse_yaml, read_yaml
+from .source import Document, parse_yaml, read_text
 
 PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
 NODE_KEYS = ("name", "op", "block", "from", "for", "when", "repeat", "seq", "optional", "doc")
@@ -181,11 +182,13 @@ def _node(raw: dict, path: tuple, doc: Document, *, step: bool) -> NodeSpec:
     return node
 
 
-def spec_from_document(doc: Document) -> Spec:
-    """Validate a parsed document against the grammar and build the :class:`Spec`."""
+def spec_from_document(doc: Document, *, schema_checked: bool = False) -> Spec:
+    """Validate a parsed document against the grammar and build the :class:`Spec`
+    (``schema_checked``: the document is known to pass the JSON Schema, e.g. it came from
+    :mod:`espdsl.doccache`)."""
     if not isinstance(doc.data, dict):
         raise SpecError("a spec is a YAML mapping with 'block' or 'model' and 'nodes'", doc.loc(()))
-    err = _schema_error(doc)
+    err = None if schema_checked else _schema_error(doc)
     if err:
         raise err
     data = doc.data
@@ -223,9 +226,9 @@ def read_spec(path: str | Path) -> Spec:
     plain data that resolving never changes, and YAML parsing is most of the cost of a load.
     """
     try:
-        stat = Path(path).stat()
-        key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
-    except OSError:
+        stat = os.stat(path)  # the file itself (device, inode), not its resolved path: faster
+        key = (str(path), stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    except (OSError, ValueError):
         key = None
     if key is None:
         return _read_spec(Path(path))
@@ -238,7 +241,13 @@ def _read_spec_cached(path: Path, key: tuple) -> Spec:
 
 
 def _read_spec(path: Path) -> Spec:
-    spec = spec_from_document(read_yaml(path))
+    text = read_text(path)
+    doc = doccache.fetch(text, str(path))
+    if doc is not None:
+        spec = spec_from_document(doc, schema_checked=True)
+    else:
+        spec = spec_from_document(parse_yaml(text, str(path)))
+        doccache.keep(text, spec.document)
     stem = Path(path).stem
     if spec.name != stem:
         raise SpecError(f"{spec.kind} '{spec.name}' is defined in a file named '{stem}.yaml'",

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tabulate import tabulate
-
 from .errors import one_line
 from .ir import IR, Scope
 
@@ -57,6 +55,7 @@ def summarize(ir: IR) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 def format_summary(rows: list[dict], totals: dict, fmt: str = "table") -> str:
     """Render the summary as a terminal table or JSON."""
+    from tabulate import tabulate  # 25 ms to import: only when a table is printed
     if fmt == "json":
         return json.dumps({"model": totals["name"], "parameters": totals["parameters"],
                            "input": totals["input"], "output": totals["output"],

@@ -1,6 +1,8 @@
 """Shared test helpers."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,10 @@ from espdsl.compat import guard_torchvision
 # import it; its PyPI wheel's compiled operators do not load beside the CPU build of torch, so
 # every test process stubs torchvision._meta_registrations first (see espdsl/compat.py).
 guard_torchvision()
+
+# Every test run reads and writes its own, initially empty, cache of checked spec files
+# (espdsl.doccache), never the user's ~/.cache/espdsl; subprocesses inherit it.
+os.environ["ESPDSL_CACHE_DIR"] = tempfile.mkdtemp(prefix="espdsl-test-cache-")
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT.parent / "shared" / "espnet-reference"
