@@ -27,16 +27,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_inference import SIZE, WEIGHTS, plain_module  # noqa: E402
 
 GRAPH = ["dedupe", "fold_batchnorm", "batchnorm_to_affine", "deconv_to_depth_to_space"]
+CL = ["channels_last", "avgpool_to_conv"]
 VARIANTS = {
     "channels_last": ["channels_last"],
-    "+ dedupe, fold_batchnorm, batchnorm_to_affine": ["channels_last", *GRAPH[:3]],
-    "+ deconv_to_depth_to_space": ["channels_last", *GRAPH],
-    "+ plan_memory (all of it)": ["channels_last", *GRAPH, "plan_memory"],
-    "  plan without concat pieces in place": ["channels_last", *GRAPH,
+    "+ avgpool_to_conv": CL,
+    "+ dedupe, fold_batchnorm, batchnorm_to_affine": [*GRAPH[:3], *CL],
+    "+ deconv_to_depth_to_space": [*GRAPH, *CL],
+    "+ plan_memory (all of it)": [*GRAPH, *CL, "plan_memory"],
+    "  plan without concat pieces in place": [*GRAPH, *CL,
                                               functools.partial(plan_memory, pieces=False)],
-    "  plan without sums/affines in place": ["channels_last", *GRAPH,
+    "  plan without sums/affines in place": [*GRAPH, *CL,
                                              functools.partial(plan_memory, in_place_ops=False)],
-    "  plan without the fused 1x1 + depth_to_space": ["channels_last", *GRAPH,
+    "  plan without the fused 1x1 + depth_to_space": [*GRAPH, *CL,
                                                       functools.partial(plan_memory, fuse=False)],
 }
 

@@ -131,6 +131,13 @@ class _Subject:
     model: Any
     ir: Any
     optimized: bool
+    source: Any = None       # the IR before optimization passes, when known: its MACs count
+
+    @property
+    def macs(self) -> int:
+        """The network's MACs: those of the spec's own graph (a pass may express other work as
+        MACs, e.g. an average pooling as a depthwise convolution), else of the graph it runs."""
+        return _macs(self.source if self.source is not None else self.ir)
 
 
 def _subject(model: Any, params: dict[str, Any], input_size: Sequence[int] | None,
@@ -163,7 +170,8 @@ def _subject(model: Any, params: dict[str, Any], input_size: Sequence[int] | Non
         from .passes import optimize_model
         built, optimized = optimize_model(built.eval()), True
     built = built.to(device).eval()
-    return _Subject(ir.name, dict(ir.params), built, built.espdsl_ir, optimized)
+    source = None if isinstance(model, nn.Module) else ir
+    return _Subject(ir.name, dict(ir.params), built, built.espdsl_ir, optimized, source)
 
 
 def _macs(ir: Any) -> int:
@@ -312,7 +320,7 @@ def _run(subjects: list[_Subject], runs: int, warmup: int, dev: Any, matmul: boo
     rate = statistics.median(t.matmul_gflops) if t.matmul_gflops else None
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name()
     results = [BenchResult(s.name, s.params, tuple(s.ir.input_shape), dev.type,
-                           torch.get_num_threads(), s.optimized, warmup, times, _macs(s.ir), rate,
+                           torch.get_num_threads(), s.optimized, warmup, times, s.macs, rate,
                            f / runs if dev.type == "cpu" else None, name)
                for s, times, f in zip(subjects, t.times_ms, t.faults)]
     if len(results) == 1:

@@ -11,7 +11,8 @@ the reader gives, with the current file's name in every location; everything aft
 (names, parameters, key maps, resolving) still runs.
 
 Where: ``$ESPDSL_CACHE_DIR``, else ``$XDG_CACHE_HOME/espdsl``, else ``~/.cache/espdsl``;
-``ESPDSL_CACHE_DIR=off`` turns it off. Entries are read with :func:`json.loads` (plain data, no
+``ESPDSL_CACHE_DIR=off`` turns it off. It holds at most :data:`MAX_ENTRIES` entries of a few
+kB (the oldest go first); deleting the folder is always safe. Entries are read with :func:`json.loads` (plain data, no
 code), written atomically (a temporary file, then a rename); an unreadable, corrupt or foreign
 entry is a miss, and a cache that cannot be written is skipped without a word.
 
@@ -43,6 +44,8 @@ from .source import Document
 
 ENV = "ESPDSL_CACHE_DIR"
 FORMAT = 1  # bump when the Document's shape or the reader's output changes
+MAX_ENTRIES = 2000  # past this, a write removes the oldest entries down to KEEP_ENTRIES
+KEEP_ENTRIES = 1500
 _OFF = {"off", "0", "no", "false", "none"}
 # the modules and data whose change must invalidate what they produced
 _READERS = ("source.py", "spec.py", "schema.py", "spec.schema.json")
@@ -118,8 +121,23 @@ def keep(text: str, doc: Document) -> None:
         except BaseException:
             os.unlink(tmp)
             raise
+        _prune(folder)
     except (OSError, ValueError, TypeError, UnicodeError):
         return
+
+
+def _prune(folder: Path) -> None:
+    """Bound the folder: every edit of a spec file adds an entry (a few kB). Only writes prune,
+    and writes are misses, so a cache in use is rarely listed."""
+    entries = [e for e in os.scandir(folder) if e.name.endswith(".json") and e.is_file()]
+    if len(entries) <= MAX_ENTRIES:
+        return
+    entries.sort(key=lambda e: e.stat().st_mtime_ns)
+    for entry in entries[:len(entries) - KEEP_ENTRIES]:
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 def _plain(value: Any, depth: int) -> bool:

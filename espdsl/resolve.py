@@ -597,6 +597,12 @@ def resolve(spec: Spec, params: dict[str, Any] | None = None, *, registry: Regis
     ``input_size`` is ``(N, C, H, W)``, ``(C, H, W)`` or ``(H, W)``; by default a model's
     ``input`` section gives it and a block takes ``M`` channels at 56x56.
     """
+    with limits.pinned():
+        return _resolve(spec, params, registry=registry, input_size=input_size)
+
+
+def _resolve(spec: Spec, params: dict[str, Any] | None, *, registry: Registry,
+             input_size: tuple[int, ...] | None) -> IR:
     params = dict(params or {})
     for path in spec.blocks:
         from pathlib import Path

@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Callable, Type
-
-import jsonschema
+from typing import TYPE_CHECKING, Any, Callable, Type
 
 from .errors import SpecError, UsageError, did_you_mean, quote, shorten, show
 from .source import Document
+
+if TYPE_CHECKING:  # pragma: no cover
+    import jsonschema
 
 SUFFIX = ".schema.json"
 
@@ -51,6 +52,7 @@ def schema(name: str = "spec") -> dict[str, Any]:
 @lru_cache(maxsize=None)
 def validator(name: str) -> jsonschema.protocols.Validator:
     """The validator for a schema file shipped in the package, e.g. ``spec.schema.json``."""
+    import jsonschema  # 40 ms to import: only when a file is checked (espdsl.doccache skips it)
     text = resources.files("espdsl").joinpath(name).read_text(encoding="utf-8")
     schema = json.loads(text)
     return jsonschema.validators.validator_for(schema)(schema)
@@ -61,6 +63,7 @@ def schema_error(check: jsonschema.protocols.Validator, doc: Document,
                  ignore: Callable[[Any], bool] | None = None) -> SpecError | None:
     """The best-matching violation of ``doc`` as one located error, or None if it is valid
     (violations ``ignore`` picks are left to the caller's own, more precise checks)."""
+    import jsonschema
     errors = [e for e in check.iter_errors(doc.data) if not (ignore and ignore(e))]
     if not errors:
         return None

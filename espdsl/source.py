@@ -26,13 +26,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.composer import Composer
-from ruamel.yaml.error import MarkedYAMLError
-from ruamel.yaml.events import AliasEvent
-from ruamel.yaml.scanner import RoundTripScanner
-
 from . import limits
 from .errors import EspdslError, Loc, SpecError, quote
 
@@ -63,63 +56,75 @@ class Document:
         return self.keys.get(tuple(path)) or self.loc(path)
 
 
-class _DepthScanner(RoundTripScanner):
-    """ruamel's scanner, refusing flow brackets nested deeper than ``yaml_depth`` as it meets
-    them: it looks ahead over nested ``[`` and ``{`` in quadratic time, so 3,000 brackets would
-    take a second and 50,000 hours before the composer saw the first one."""
+@lru_cache(maxsize=1)
+def _ruamel() -> tuple[Any, Any, Any, Any]:
+    """ruamel.yaml's loader, with a scanner and a composer that enforce the limits (imported
+    only when a file needs the reference reader: ruamel takes ~15 ms to import)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.composer import Composer
+    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.events import AliasEvent
+    from ruamel.yaml.scanner import RoundTripScanner
 
-    def fetch_flow_collection_start(self, TokenClass: Any, to_push: Any) -> None:
-        cap = limits.current().yaml_depth
-        if len(self.indents) + len(self.flow_context) >= cap:  # as the composer counts
-            mark = self.reader.get_mark()
-            raise limits.exceeded("yaml_depth", f"YAML nested more than {cap} levels deep",
-                                  Loc(self.loader.espdsl_file, mark.line + 1, mark.column + 1))
-        super().fetch_flow_collection_start(TokenClass, to_push)
+    class _DepthScanner(RoundTripScanner):
+        """ruamel's scanner, refusing flow brackets nested deeper than ``yaml_depth`` as it meets
+        them: it looks ahead over nested ``[`` and ``{`` in quadratic time, so 3,000 brackets would
+        take a second and 50,000 hours before the composer saw the first one."""
+
+        def fetch_flow_collection_start(self, TokenClass: Any, to_push: Any) -> None:
+            cap = limits.current().yaml_depth
+            if len(self.indents) + len(self.flow_context) >= cap:  # as the composer counts
+                mark = self.reader.get_mark()
+                raise limits.exceeded("yaml_depth", f"YAML nested more than {cap} levels deep",
+                                      Loc(self.loader.espdsl_file, mark.line + 1, mark.column + 1))
+            super().fetch_flow_collection_start(TokenClass, to_push)
 
 
-class _CountingComposer(Composer):
-    """ruamel's composer, counting values as they are composed, each alias as many values as
-    its anchor holds, and the nesting depth: an alias bomb (anchors of anchors) or a deeply
-    nested document is refused at the alias or the bracket that passes the limit, before any
-    expansion and before Python's recursion limit."""
+    class _CountingComposer(Composer):
+        """ruamel's composer, counting values as they are composed, each alias as many values as
+        its anchor holds, and the nesting depth: an alias bomb (anchors of anchors) or a deeply
+        nested document is refused at the alias or the bracket that passes the limit, before any
+        expansion and before Python's recursion limit."""
 
-    def __init__(self, loader: Any = None) -> None:
-        super().__init__(loader)
-        self.warn_double_anchors = False  # YAML lets an anchor be redefined; no stderr noise
-        self.limits = limits.current()
-        self.values = 0
-        self.sizes: dict[int, int] = {}   # id(anchored node) -> values it stands for
-        self.nesting = 0
+        def __init__(self, loader: Any = None) -> None:
+            super().__init__(loader)
+            self.warn_double_anchors = False  # YAML lets an anchor be redefined; no stderr noise
+            self.limits = limits.current()
+            self.values = 0
+            self.sizes: dict[int, int] = {}   # id(anchored node) -> values it stands for
+            self.nesting = 0
 
-    def _loc(self, mark: Any) -> Loc:
-        return Loc(self.loader.espdsl_file, mark.line + 1, mark.column + 1)
+        def _loc(self, mark: Any) -> Loc:
+            return Loc(self.loader.espdsl_file, mark.line + 1, mark.column + 1)
 
-    def _count(self, n: int, mark: Any) -> None:
-        self.values += n
-        if self.values > self.limits.yaml_values:
-            raise limits.exceeded("yaml_values", f"the YAML document expands to more than "
-                                  f"{self.limits.yaml_values:,} values (aliases counted at each "
-                                  "use)", self._loc(mark))
+        def _count(self, n: int, mark: Any) -> None:
+            self.values += n
+            if self.values > self.limits.yaml_values:
+                raise limits.exceeded("yaml_values", f"the YAML document expands to more than "
+                                      f"{self.limits.yaml_values:,} values (aliases counted at each "
+                                      "use)", self._loc(mark))
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.parser.peek_event()
-        if isinstance(event, AliasEvent):
-            node = super().compose_node(parent, index)
-            self._count(self.sizes.get(id(node), 1), event.start_mark)
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.parser.peek_event()
+            if isinstance(event, AliasEvent):
+                node = super().compose_node(parent, index)
+                self._count(self.sizes.get(id(node), 1), event.start_mark)
+                return node
+            if self.nesting >= self.limits.yaml_depth:
+                raise limits.exceeded("yaml_depth", f"YAML nested more than {self.limits.yaml_depth} "
+                                      "levels deep", self._loc(event.start_mark))
+            before = self.values
+            self._count(1, event.start_mark)
+            self.nesting += 1
+            try:
+                node = super().compose_node(parent, index)
+            finally:
+                self.nesting -= 1
+            if getattr(event, "anchor", None) is not None:
+                self.sizes[id(node)] = self.values - before
             return node
-        if self.nesting >= self.limits.yaml_depth:
-            raise limits.exceeded("yaml_depth", f"YAML nested more than {self.limits.yaml_depth} "
-                                  "levels deep", self._loc(event.start_mark))
-        before = self.values
-        self._count(1, event.start_mark)
-        self.nesting += 1
-        try:
-            node = super().compose_node(parent, index)
-        finally:
-            self.nesting -= 1
-        if getattr(event, "anchor", None) is not None:
-            self.sizes[id(node)] = self.values - before
-        return node
+
+    return YAML, MarkedYAMLError, _DepthScanner, _CountingComposer
 
 
 def parse_yaml(text: str, file: str) -> Document:
@@ -133,8 +138,9 @@ def parse_yaml(text: str, file: str) -> Document:
 
 
 def _parse_ruamel(text: str, file: str) -> Document:
+    YAML, MarkedYAMLError, scanner, composer = _ruamel()
     yaml = YAML(typ="rt", pure=True)
-    yaml.Scanner, yaml.Composer = _DepthScanner, _CountingComposer
+    yaml.Scanner, yaml.Composer = scanner, composer
     yaml.espdsl_file = file
     try:
         raw = yaml.load(text)
@@ -368,6 +374,7 @@ def _text(text: str, loc: Loc) -> str:
 
 
 def _plain(node: Any, path: PathKey, doc: Document) -> Any:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
     tag = getattr(getattr(node, "tag", None), "value", None)
     if tag and isinstance(node, (CommentedMap, CommentedSeq)):
         raise SpecError(f"YAML tag {tag} is not allowed (tags are not allowed in specs)", doc.loc(path))

@@ -3,6 +3,7 @@ read, and nothing that should miss (an edit, other limits, another reader) is se
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import fields
@@ -127,3 +128,16 @@ def test_replay_builds_every_scope_field():
     assert [f.name for f in fields(Scope)] == [
         "path", "kind", "block", "parent", "inputs", "output", "in_shapes", "out_shape",
         "params", "repeat", "repeat_expr", "loc"]
+
+
+def test_the_folder_stays_bounded(cache, monkeypatch):
+    monkeypatch.setattr(doccache, "MAX_ENTRIES", 5)
+    monkeypatch.setattr(doccache, "KEEP_ENTRIES", 3)
+    texts = [f"block: b{i}\nnodes:\n  - {{name: x, op: relu}}\n" for i in range(7)]
+    for i, text in enumerate(texts):
+        doccache.keep(text, parse_yaml(text, "b.yaml"))
+        entry = cache / f"{doccache._key(text)}.json"
+        os.utime(entry, ns=(i * 10**9, i * 10**9))          # written in this order
+    assert len(list(cache.glob("*.json"))) <= 5
+    assert doccache.fetch(texts[-1], "b.yaml") is not None  # the newest stay
+    assert doccache.fetch(texts[0], "b.yaml") is None       # the oldest went first

@@ -73,7 +73,11 @@ def case(name: str):
 NAMES = [*ZOO, *espdsl.list_blocks()]
 
 
-@pytest.mark.parametrize("passes", [[p] for p in PASSES] + [list(DEFAULT)],
+# a pass that only acts on a channels-last graph is tested on one
+ALONE = {"avgpool_to_conv": ["channels_last", "avgpool_to_conv"]}
+
+
+@pytest.mark.parametrize("passes", [ALONE.get(p, [p]) for p in PASSES] + [list(DEFAULT)],
                          ids=[*PASSES, "all"])
 @pytest.mark.parametrize("name", NAMES)
 def test_every_pass_is_exact_on_its_own(name, passes):
@@ -110,9 +114,10 @@ def test_optimized_espnet_parameter_count_by_hand():
     # folding removes 2C batch-norm values and adds C bias values: level1 (C=16), br (20),
     # up_l2.1 (20), conv (20), and combine_l2_l3.0 (40 -> biases on level3_C and up_l3, 20
     # each): -116. The two biased 2x2 transposed convs become 1x1 convs with 4 x 20 biases:
-    # +60 each. The other batch norms become affine ops with the same 2C values.
+    # +60 each. The other batch norms become affine ops with the same 2C values. The image's
+    # two 3x3 average poolings become depthwise convolutions with constant weights: +2 x 27.
     result = subprocess_free_summary("espnet", alpha3=8)
-    assert result == 364_569 - 116 + 120
+    assert result == 364_569 - 116 + 120 + 2 * 27
 
 
 def subprocess_free_summary(spec: str, **params) -> int:
@@ -125,6 +130,42 @@ def test_dedupe_drops_the_second_pooling_of_the_image():
     new = run(Program(ir), ["dedupe"]).ir
     assert {n.name for n in ir.nodes()} - {n.name for n in new.nodes()} == {"encoder.sample2.pool0"}
     assert new.node("encoder.sample2.pool1").inputs == ["encoder.sample1.pool0"]
+
+
+def test_avgpool_to_conv_makes_depthwise_averages_and_converts_the_image_once():
+    ir = run(Program(espdsl.load("espnet", alpha3=1)), ["dedupe", "channels_last"]).ir
+    assert ir.meta["nchw"] == ["encoder.sample1.pool0", "encoder.sample2.pool1", "input"]
+    model = espdsl.create_model("espnet", alpha3=1, input_size=(1, 3, 64, 96))
+    fast = optimize_model(model, ["dedupe", "channels_last", "avgpool_to_conv"])
+    new = fast.espdsl_ir
+    assert new.meta["nchw"] == []
+    pool = new.node("encoder.sample1.pool0")
+    assert (pool.op, pool.attrs["groups"], pool.attrs["kernel"], pool.attrs["stride"]) == ("conv", 3, 3, 2)
+    weight = fast.state_dict()["encoder.sample1.pool0.weight"]
+    assert weight.shape == (3, 1, 3, 3) and torch.all(weight == 1 / 9)
+    x = torch.randn(1, 3, 64, 96)
+    code = fast.code
+    assert code.count("contiguous(memory_format = torch.channels_last)") == 1   # the image, once
+    with torch.no_grad():
+        ref = model.eval()(x)
+        assert (fast(x) - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
+def test_avgpool_to_conv_leaves_what_it_cannot_express():
+    """Without channels-last it changes nothing (a depthwise convolution is slower than the
+    pooling in NCHW); padded zeros left out of the average are not a convolution."""
+    ir = espdsl.load("espnet", alpha3=1)
+    assert run(Program(ir), ["avgpool_to_conv"]).ir is ir
+    from espdsl.registry import default_registry
+    from espdsl.resolve import resolve
+    from espdsl.spec import parse_spec
+    spec = parse_spec(
+        "block: b\nparams: {M: {type: int, default: 4}}\nnodes:\n"
+        "  - {name: p, op: avgpool, kernel: 3, stride: 1, padding: 1, count_include_pad: false}\n"
+        "  - {name: q, op: avgpool, kernel: 3, stride: 1, padding: 1}\n")
+    new = espdsl.optimize(resolve(spec, {}, registry=default_registry()),
+                          ["channels_last", "avgpool_to_conv"])
+    assert [new.node(n).op for n in ("p", "q")] == ["avgpool", "conv"]
 
 
 def test_deconv_rewrite_keeps_the_macs_and_the_receptive_field():
@@ -263,7 +304,10 @@ def test_optimized_graph_analyses_and_renders_without_torch(tmp_path):
     assert run_.returncode == 0, run_.stderr
     macs, torch_loaded = run_.stdout.split()
     assert torch_loaded == "False"
-    assert int(macs) == espdsl.analyze("espnet", alpha3=2).totals.macs
+    # the spec's MACs, plus the image's two poolings now computed as depthwise 3x3
+    # convolutions on 3 channels (to 256x512, then to 128x256)
+    pools = 3 * 9 * (256 * 512 + 128 * 256)
+    assert int(macs) == espdsl.analyze("espnet", alpha3=2).totals.macs + pools
     text = (tmp_path / "opt.dot").read_text()
     assert "depth-to-space x2" in text and "optimized for inference" in text
 

@@ -18,6 +18,7 @@ pass                             what it does
 ``deconv_to_depth_to_space``     stride == kernel transposed convolutions into a 1x1
                                  convolution and ``depth_to_space``
 ``channels_last``                build in NHWC memory layout
+``avgpool_to_conv``              in NHWC, average poolings into depthwise convolutions
 ``plan_memory``                  a static buffer plan from the tensors' lifetimes
 ================================ ========================================================
 
@@ -26,7 +27,7 @@ pass                             what it does
 >>> import espdsl
 >>> ir = espdsl.optimize("espnet", alpha3=1)
 >>> sorted({n.op for n in ir.nodes()})
-['add', 'affine', 'avgpool', 'concat', 'conv', 'depth_to_space', 'input', 'prelu']
+['add', 'affine', 'concat', 'conv', 'depth_to_space', 'input', 'prelu']
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from .cse import dedupe
 from .deconv import deconv_to_depth_to_space
 from .fold import fold_batchnorm
 from .layout import channels_last
+from .pool import avgpool_to_conv
 from .memory import plan_memory
 
 if TYPE_CHECKING:
@@ -64,6 +66,7 @@ PASSES: dict[str, Pass] = {
     "batchnorm_to_affine": batchnorm_to_affine,
     "deconv_to_depth_to_space": deconv_to_depth_to_space,
     "channels_last": channels_last,
+    "avgpool_to_conv": avgpool_to_conv,
     "plan_memory": plan_memory,
 }
 DEFAULT: tuple[str, ...] = tuple(PASSES)

@@ -10,7 +10,9 @@ channels-last models return it: same shape and values, other strides).
 Values with at most :data:`FEW` channels that no convolution made (the image, and poolings of
 it: ESPNet's input reinforcement) stay in the caller's NCHW layout (``ir.meta["nchw"]``): with
 3 floats a pixel NHWC vectorises poorly (a 3x3 stride-2 average pooling of the 3x512x1024 image,
-one thread: 3.7 ms in NCHW, 5.9 ms in NHWC plus 1.2 ms to convert the image).
+one thread: 3.7 ms in NCHW, 5.9 ms in NHWC plus 1.2 ms to convert the image). The pass after
+this one, :mod:`.pool`'s ``avgpool_to_conv``, turns such poolings into NHWC depthwise
+convolutions, which are faster still, and the image goes NHWC too.
 
 >>> import espdsl
 >>> from espdsl.passes import Program
