@@ -106,7 +106,6 @@ def override(**values: int | str) -> Iterator[Limits]:
         _override.reset(token)
 
 
-
 @contextlib.contextmanager
 def pinned() -> Iterator[Limits]:
     """The limits in force, held for the ``with`` block: inside it :func:`current` skips the
@@ -126,6 +125,7 @@ def pinned() -> Iterator[Limits]:
         yield held
     finally:
         _override.reset(token)
+
 
 _UNITS = {"": 1, "k": 10 ** 3, "kb": 10 ** 3, "m": 10 ** 6, "mb": 10 ** 6, "g": 10 ** 9,
           "gb": 10 ** 9, "t": 10 ** 12, "tb": 10 ** 12, "kib": 1 << 10, "mib": 1 << 20,
