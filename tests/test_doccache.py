@@ -141,3 +141,19 @@ def test_the_folder_stays_bounded(cache, monkeypatch):
     assert len(list(cache.glob("*.json"))) <= 5
     assert doccache.fetch(texts[-1], "b.yaml") is not None  # the newest stay
     assert doccache.fetch(texts[0], "b.yaml") is None       # the oldest went first
+
+
+def test_a_warm_cache_imports_no_yaml_reader_and_no_jsonschema(cache):
+    """What makes a cold analysis fast: with the spec files cached, neither YAML reader nor
+    jsonschema is imported at all."""
+    code = ("import sys, espdsl\n"
+            "espdsl.analyze('espnet').totals.memory.peak\n"
+            "print(sorted(m for m in ('yaml', 'ruamel.yaml', 'jsonschema') if m in sys.modules))\n")
+
+    def modules() -> str:
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             cwd=ROOT, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return run.stdout.strip()
+    assert modules() != "[]"          # the first read parses and checks
+    assert modules() == "[]"
