@@ -18,6 +18,7 @@ entry is a miss, and a cache that cannot be written is skipped without a word.
 
 >>> import tempfile, os
 >>> from espdsl.source import parse_yaml
+>>> before = os.environ.get("ESPDSL_CACHE_DIR")
 >>> os.environ["ESPDSL_CACHE_DIR"] = tempfile.mkdtemp()
 >>> text = "a:\\n  b: [1, 2]\\n"
 >>> fetch(text, "x.yaml") is None
@@ -26,7 +27,8 @@ True
 >>> doc = fetch(text, "y.yaml")
 >>> doc.data, str(doc.loc(("a", "b", 1)))
 ({'a': {'b': [1, 2]}}, 'y.yaml:2:10')
->>> del os.environ["ESPDSL_CACHE_DIR"]
+>>> if before is None: del os.environ["ESPDSL_CACHE_DIR"]
+... else: os.environ["ESPDSL_CACHE_DIR"] = before
 """
 from __future__ import annotations
 
