@@ -423,7 +423,7 @@ def concat_pieces(ir: IR, name: str) -> list[tuple[str, int, int]]:
         seen.add(node.name)
         if node.op == "concat":
             pieces, start = [], 0
-            prefix = node.scope + "." if node.scope else ""
+            prefix = node.name.rsplit(".", 1)[0] + "." if "." in node.name else ""
             for src in node.inputs:
                 c = ir.node(src).shape[0]
                 label = src[len(prefix):] if src.startswith(prefix) else src
