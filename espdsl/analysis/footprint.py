@@ -64,8 +64,8 @@ class Adjoint:
 
     def channel_sum(self) -> np.ndarray:
         """The sum of the maps of all channels, (h, w)."""
-        weights = np.bincount(self.idx, minlength=len(self.rows))
-        return np.tensordot(weights.astype(self.rows.dtype), self.rows, axes=1)
+        weights = np.bincount(self.idx, minlength=len(self.rows))[None, :]
+        return _weighted_rows(weights, self.rows)[0]
 
 
 @dataclass
@@ -182,12 +182,23 @@ def _axes(node: Node, keys: tuple[str, ...]) -> list[tuple[int, ...]]:
 
 # -- channel mixing --------------------------------------------------------------------------
 
+def _weighted_rows(weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``weights @ rows`` over the first axis of ``rows``, as element-wise sums (no BLAS: a
+    handful of rows, where BLAS's threads cost more than they save, and exact for Python
+    integers)."""
+    out = np.zeros((len(weights), *rows.shape[1:]), rows.dtype)
+    for g, r in zip(*np.nonzero(weights)):
+        w = int(weights[g, r])
+        out[g] += rows[r] if w == 1 else rows[r] * w
+    return out
+
+
 def _group_sums(adj: Adjoint, groups: int) -> np.ndarray:
     """Per group of output channels, the sum of their maps: (groups, h, w)."""
     per = len(adj.idx) // groups
     weights = np.zeros((groups, len(adj.rows)), dtype=np.int64)
     np.add.at(weights, (np.arange(len(adj.idx)) // per, adj.idx), 1)
-    return np.tensordot(weights.astype(adj.rows.dtype), adj.rows, axes=1)
+    return _weighted_rows(weights, adj.rows)
 
 
 def _mixing(adj: Adjoint, groups: int, cin: int) -> tuple[np.ndarray, np.ndarray]:
