@@ -215,20 +215,20 @@ def _hw(shape: Shape) -> tuple[int, int]:
     return (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
 
 
-def _conv(node: Node, ins: list[Shape], adj: Adjoint) -> list[Adjoint | None]:
-    rows, idx = _mixing(adj, node.attrs["groups"], ins[0][0])
-    (kh, sh, ph, dh), (kw, sw, pw, dw) = _axes(node, ("kernel", "stride", "padding", "dilation"))
-    rows, origin = _transpose(Adjoint(rows, idx, adj.origin), _window_taps(kh, sh, ph, dh),
-                              _window_taps(kw, sw, pw, dw), _hw(ins[0]))
-    return [Adjoint(rows, idx, origin)]
+def _convolution(taps: Callable[[int, int, int, int], Taps]) -> "Rule":
+    """Convolution or transposed convolution: all-ones channel mixing per group, then the
+    kernel's taps along each axis."""
+    def rule(node: Node, ins: list[Shape], adj: Adjoint) -> list[Adjoint | None]:
+        rows, idx = _mixing(adj, node.attrs["groups"], ins[0][0])
+        h, w = _axes(node, ("kernel", "stride", "padding", "dilation"))
+        rows, origin = _transpose(Adjoint(rows, idx, adj.origin), taps(*h), taps(*w),
+                                  _hw(ins[0]))
+        return [Adjoint(rows, idx, origin)]
+    return rule
 
 
-def _deconv(node: Node, ins: list[Shape], adj: Adjoint) -> list[Adjoint | None]:
-    rows, idx = _mixing(adj, node.attrs["groups"], ins[0][0])
-    (kh, sh, ph, dh), (kw, sw, pw, dw) = _axes(node, ("kernel", "stride", "padding", "dilation"))
-    rows, origin = _transpose(Adjoint(rows, idx, adj.origin), _deconv_taps(kh, sh, ph, dh),
-                              _deconv_taps(kw, sw, pw, dw), _hw(ins[0]))
-    return [Adjoint(rows, idx, origin)]
+_conv = _convolution(_window_taps)
+_deconv = _convolution(_deconv_taps)
 
 
 def _linear(node: Node, ins: list[Shape], adj: Adjoint) -> list[Adjoint | None]:
