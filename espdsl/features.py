@@ -9,7 +9,7 @@ exactly as ``espdsl predict`` does (the spec's ``predict:`` section).
 >>> model = espdsl.create_model("espnet_c", alpha3=3).eval()   # images are resized to 512x1024
 >>> name, maps = node_features(model, np.zeros((64, 128, 3), np.uint8), "level2.0")
 >>> name, maps.shape
-('level2.0.bn.act', (64, 16, 32))
+('level2.0.bn.act', (64, 128, 256))
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ every printed value, and the study's notes with their computed numbers filled in
 
 >>> from espdsl.study.run import run
 >>> format_result(run("table2c"), "csv").splitlines()[1].split(",")[:6]
-['table2c', 'strided_conv', 'espnet_a', '', 'alpha2=2 alpha3=3 K=5 down_K=4 down=conv', '199456']
+['table2c', 'strided_conv', 'espnet_a', '', 'alpha2=2 alpha3=3 K=5 down_K=4 reading=fig4a down=conv', '199456']
 """
 from __future__ import annotations
 
