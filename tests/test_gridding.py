@@ -92,6 +92,11 @@ def test_cli_analyze_gridding_and_compare_column():
     lines = result.output.splitlines()
     assert lines[0] == "node,over,group,channels,support,box,holes,lattice,odd,spread"
     assert "cat,input,s16,80:100,33,33x33,0.9697,2,0.0000,0.8182" in lines
+    result = CliRunner().invoke(main, ["compare", "--modules", "esp,resnet", "--gridding",
+                                       "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].endswith(",paper,gridding")
+    assert result.output.splitlines()[2].endswith(",0.0% holes; lattice 1")      # resnet
     rows = {r["module"]: r for r in compare(gridding=True)}
     assert rows["esp"]["gridding"] == "96.2% holes; lattice 1 (groups 1,2,2,2,2)"
     assert rows["mobilenet"]["gridding"] == "0.0% holes; lattice 1"

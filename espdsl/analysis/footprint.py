@@ -538,9 +538,11 @@ def _run(ir: IR, target: str, at: tuple[int, int], start: int, stop: int, source
 
 def footprint(spec_or_ir: Any, node: str | None = None, at: Sequence[int] | None = None,
               channels: Any = None, *, input_size: Sequence[int] | None = None,
-              source: str | None = None, exact: bool = False, **params: Any) -> Footprint:
-    """The footprint of one output pixel of a spec (a zoo/block name, a path or a loaded IR);
-    see :func:`footprint_ir` and the module doc.
+              source: str | None = None, exact: bool = False, blocks: Sequence[str] = (),
+              **params: Any) -> Footprint:
+    """The footprint of one output pixel of a spec (a zoo/block name, a path or a loaded IR,
+    with user ``blocks`` folders as in :func:`espdsl.load`); see :func:`footprint_ir` and the
+    module doc.
 
     >>> import espdsl
     >>> fp = espdsl.footprint("espnet_c", input_size=(64, 128), alpha3=3)
@@ -551,5 +553,5 @@ def footprint(spec_or_ir: Any, node: str | None = None, at: Sequence[int] | None
         ir = spec_or_ir
     else:
         from ..api import load
-        ir = load(spec_or_ir, input_size=input_size, **params)
+        ir = load(spec_or_ir, input_size=input_size, blocks=blocks, **params)
     return footprint_ir(ir, node, at, channels, source=source, exact=exact)
