@@ -4,7 +4,6 @@ from __future__ import annotations
 import itertools
 from math import gcd
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
