@@ -31,11 +31,13 @@ COLUMNS = ["params_formula", "params", "memory_mb_formula", "memory_mb", "rf_for
 
 def compare(modules: Sequence[str] | None = None, params: dict[str, Any] | None = None,
             size: tuple[int, int] | None = None,
-            blocks: Iterable[str | Path] = ()) -> list[dict[str, Any]]:
+            blocks: Iterable[str | Path] = (), gridding: bool = False) -> list[dict[str, Any]]:
     """Fig. 3g's rows for ``modules`` (default: esp, mobilenet, shufflenet, inception, resnext,
     asp, resnet) with Fig. 3g's settings overridden by ``params`` at ``size`` (H, W).
 
-    A parameter a block does not declare is not passed to it. A module whose formula names
+    With ``gridding``, each row also has ``gridding``: :func:`.gridding.summary` of the
+    footprint of the centre pixel (:mod:`.gridding`). A parameter a block does not declare is
+    not passed to it. A module whose formula names
     ``settings`` of its own (the down-samplers' N = 2M) takes them before ``params``.
 
     >>> [(r["module"], r["params_formula"], r["params"]) for r in compare(["eesp", "se"])]
@@ -69,6 +71,9 @@ def compare(modules: Sequence[str] | None = None, params: dict[str, Any] | None 
         if formula and formula.paper and _as_in_fig3g(env, spec.params):
             row["paper"] = {"params": formula.paper.params, "memory_mb": formula.paper.memory_mb,
                             "rf": formula.paper.rf, "differs": differences(formula)}
+        if gridding:     # the summed footprint's holes and each channel group's lattice
+            from .gridding import gridding_ir, summary
+            row["gridding"] = summary(gridding_ir(ir))
         rows.append(row)
     return rows
 

@@ -88,18 +88,23 @@ def format_compare(rows: list[dict], fmt: str = "table", *, settings: dict | Non
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "csv":
-        return _csv(["module", *COLUMNS], [[row["module"], *("" if row[c] is None else
+        extra = ["gridding"] if rows and "gridding" in rows[0] else []
+        return _csv(["module", *COLUMNS, *extra], [[row["module"], *("" if row[c] is None else
                                                              axes_text(row[c]) if isinstance(
                                                                  row[c], (tuple, list)) else row[c]
                                                              for c in COLUMNS[:-1]),
-                                            _paper_text(row["paper"], thousands=False)]
+                                            _paper_text(row["paper"], thousands=False),
+                                            *(row[k] for k in extra)]
                                            for row in rows])
     table = [[row["module"], _int(row["params_formula"]), _int(row["params"]),
               _mb(row["memory_mb_formula"]), _mb(row["memory_mb"]), _int(row["rf_formula"]),
               _int(row["rf"]), _int(row["macs"]), _paper_text(row["paper"])] for row in rows]
-    body = tabulate(table, headers=["module", *COLUMNS], disable_numparse=True,
+    extra = ["gridding"] if rows and "gridding" in rows[0] else []   # compare --gridding
+    for line, row in zip(table, rows):
+        line += [row[k] for k in extra]
+    body = tabulate(table, headers=["module", *COLUMNS, *extra], disable_numparse=True,
                     tablefmt="github" if fmt == "markdown" else "simple",
-                    colalign=("left",) + ("right",) * 7 + ("left",))
+                    colalign=("left",) + ("right",) * 7 + ("left",) * (1 + len(extra)))
     settings = settings or dict(FIG3G_PARAMS)
     where = (", ".join(f"{k} = {v}" for k, v in settings.items())
              + f", W x H = {size[1]} x {size[0]}")
@@ -190,3 +195,28 @@ def format_checks(checks: list[CheckRow], tablefmt: str = "simple") -> str:
               {True: "ok", False: "DIFFERS", None: "n/a"}[c.ok], c.note] for c in checks]
     return tabulate(table, headers=["check", "analytic", "independent", "measured by", "", "note"],
                     tablefmt=tablefmt, disable_numparse=True)
+
+
+def format_gridding(rows: list[dict], fmt: str = "table") -> str:
+    """Rows of :func:`espdsl.analysis.gridding.gridding_nodes` in ``fmt``."""
+    from tabulate import tabulate
+
+    from .gridding import FIELDS
+    header = ["node", "over", *FIELDS]
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+
+    def cell(key: str, v: Any) -> Any:
+        if v is None:
+            return ""
+        if key == "box":
+            return "x".join(map(str, v))
+        if key in ("holes", "odd", "spread"):
+            return f"{v:.4f}"
+        return v
+
+    table = [[cell(k, row.get(k)) for k in header] for row in rows]
+    if fmt == "csv":
+        return _csv(header, table)
+    return tabulate(table, headers=header, disable_numparse=True,
+                    tablefmt="github" if fmt == "markdown" else "simple")

@@ -18,9 +18,11 @@ from .options import blocks_option, param_option, parse_params, parse_size
               help="Feature map size W x H of Fig. 3g's memory column.")
 @blocks_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--gridding", is_flag=True, help="Add a gridding column: the holes of the centre "
+              "pixel's footprint and each channel group's lattice (docs/gridding.md).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead.")
 def command(modules: str, params: tuple[str, ...], size: str, blocks: tuple[str, ...], fmt: str,
-            output: str | None) -> None:
+            gridding: bool, output: str | None) -> None:
     """Fig. 3g: parameters, memory and receptive field of each module, from the paper's formulas
     and from the compiled block (defaults: M=N=100, n=3, K=5, g=2, 56x56; a -p a block does
     not declare is not passed to it)."""
@@ -33,7 +35,7 @@ def command(modules: str, params: tuple[str, ...], size: str, blocks: tuple[str,
     if len(hw) != 2:
         raise UsageError(f"bad size '{size}'", None, "write H x W, e.g. 56x56")
     overrides = parse_params(params)
-    rows = compare(names, overrides, hw, blocks)
+    rows = compare(names, overrides, hw, blocks, gridding=gridding)
     text = format_compare(rows, fmt, settings={**FIG3G_PARAMS, **overrides}, size=hw)
     if output:
         with atomic_path(output) as tmp:

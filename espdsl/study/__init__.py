@@ -7,8 +7,9 @@ the tables and the plots. ``parse`` (:mod:`.spec`) -> ``run`` (:mod:`.run`) -> `
 
 >>> import espdsl
 >>> rows = espdsl.run_study("table2c").rows
->>> [(r["name"], r["params"]) for r in rows]
-[('strided_conv', 199456), ('strided_esp', 183328)]
+>>> [(r["name"], r["params"]) for r in rows]  # doctest: +NORMALIZE_WHITESPACE
+[('strided_conv', 199456), ('strided_esp', 183328),
+ ('strided_conv_enc', 274000), ('strided_esp_enc', 183568)]
 """
 from __future__ import annotations
 

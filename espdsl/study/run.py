@@ -7,8 +7,10 @@ A row with ``match`` first searches the listed values of its parameters for the 
 to its reference row. Errors name the row and where it stands in the study file.
 
 >>> result = run("table2c")
->>> [(r["name"], r["params"], r["paper"]["params"]["match"]) for r in result.rows]
-[('strided_conv', 199456, False), ('strided_esp', 183328, True)]
+>>> [(r["name"], r["params"], r["paper"]["params"]["match"])
+...  for r in result.rows]  # doctest: +NORMALIZE_WHITESPACE
+[('strided_conv', 199456, False), ('strided_esp', 183328, True),
+ ('strided_conv_enc', 274000, True), ('strided_esp_enc', 183568, True)]
 """
 from __future__ import annotations
 

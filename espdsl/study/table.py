@@ -8,7 +8,7 @@ every printed value, and the study's notes with their computed numbers filled in
 
 >>> from espdsl.study.run import run
 >>> format_result(run("table2c"), "csv").splitlines()[1].split(",")[:6]
-['table2c', 'strided_conv', 'espnet_a', '', 'alpha2=2 alpha3=3 K=5 down_K=4 down=conv', '199456']
+['table2c', 'strided_conv', 'espnet_a', '', 'alpha2=2 alpha3=3 K=5 down_K=4 reading=fig4a down=conv', '199456']
 """
 from __future__ import annotations
 
@@ -176,7 +176,8 @@ def _tables(result: StudyResult, markdown: bool, level: int) -> list[str]:
     headers = (["row"] + (["base"] if show_base else []) + settings + [t for _, t in FIGURES]
                + extra + [t for _, t in latency] + [f"paper {q}" for q in paper])
     out: list[str] = []
-    for group in _unique(r["group"] for r in result.rows):
+    groups = _unique(r["group"] for r in result.rows)
+    for group in groups:
         rows = [r for r in result.rows if r["group"] == group]
         table = []
         for r in rows:
@@ -199,6 +200,9 @@ def _tables(result: StudyResult, markdown: bool, level: int) -> list[str]:
         docs = [f"- `{r['name']}`: {r['doc'].strip()}" for r in rows if r["doc"]]
         if docs and markdown:
             out += [""] + docs
+        printed = [c["match"] for r in rows for c in r["paper"].values()]
+        if len(groups) > 1 and printed:   # which reading explains how many printed values
+            out += ["", f"Printed values these rows reproduce: {sum(printed)} of {len(printed)}."]
     return out
 
 

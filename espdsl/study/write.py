@@ -39,7 +39,9 @@ def write_study(result: StudyResult, out: str | Path, emit: Iterable[str] = ("ya
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "t2c"
     >>> files = write_study(run("table2c"), out)
     >>> sorted(p.name for p in out.glob("*.yaml")), (out / "blocks" / "esp.yaml").is_file()
-    (['strided_conv.yaml', 'strided_esp.yaml'], True)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    (['strided_conv.yaml', 'strided_conv_enc.yaml', 'strided_esp.yaml',
+      'strided_esp_enc.yaml'], True)
     """
     out = Path(out)
     emit = list(dict.fromkeys(emit))
