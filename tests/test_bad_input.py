@@ -179,8 +179,8 @@ CASES = [
     ("image-missing", {}, ["predict", "espnet", "--weights", "w.pth", "nope.png", "-o", "out"], None,
      r"no such image file: nope.png", False),
     # -- output paths -----------------------------------------------------------------------
-    ("out-missing-folder", {}, ["compile", "cbr", "-p", "M=3", "-p", "N=8", "-o", "no/such/net.py"], None,
-     r"cannot write no/such/net.py: folder no/such does not exist", False),
+    ("out-folder-is-a-file", {"no": "a file"}, ["compile", "cbr", "-p", "M=3", "-p", "N=8", "-o", "no/such/net.py"], None,
+     r"cannot write no/such/net.py: cannot create folder no/such: Not a directory", False),
     ("out-unknown-type", {}, ["compile", "cbr", "-p", "M=3", "-p", "N=8", "-o", "net.txt"], None,
      r"unknown output type '.txt'", False),
     ("out-is-a-folder", {"net.py/x": "x"}, ["compile", "cbr", "-p", "M=3", "-p", "N=8", "-o", "net.py"], None,

@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 from .. import __version__
 from ..errors import UsageError
+from ..files import created_folder
 from .plot import draw
 from .run import Built, StudyResult
 from .table import format_result
@@ -47,6 +48,11 @@ def write_study(result: StudyResult, out: str | Path, emit: Iterable[str] = ("ya
     if bad:
         raise UsageError(f"unknown --emit kind '{bad[0]}'", None, f"choose from {', '.join(EMITS)}")
     _check_target(out)
+    with created_folder(out.parent, out):
+        return _write_atomic(result, out, emit)
+
+
+def _write_atomic(result: StudyResult, out: Path, emit: list[str]) -> list[Path]:
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as exc:
@@ -68,9 +74,6 @@ def write_study(result: StudyResult, out: str | Path, emit: Iterable[str] = ("ya
 
 
 def _check_target(out: Path) -> None:
-    if not out.parent.is_dir():
-        raise UsageError(f"cannot write {out}: folder {out.parent} does not exist", None,
-                         "create it first or choose another output folder")
     if out.exists():
         if not out.is_dir():
             raise UsageError(f"{out} exists and is not a folder", None, "give -o a folder")
