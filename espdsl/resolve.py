@@ -21,6 +21,7 @@ from . import limits
 from .errors import EspdslError, Loc, ResolveError, SpecError, did_you_mean, quote, shorten, show
 from .expr import check_text, evaluate, parse_for, render_template
 from .ir import IR, Node, Scope, name_problem
+from .prune import prune
 from .ops import OPS, OpError, Pair, Shape, complete_attrs
 from .registry import Registry
 from .spec import PARAM_TYPES, NodeSpec, ParamDecl, Spec
@@ -135,6 +136,7 @@ class Resolver:
         self.scopes: dict[str, Scope] = {}
         self.blocks = blocks
         self.limits = limits.current()
+        self.cut: set[str] = set()   # block instances cut by 'outputs:' (see espdsl.prune)
 
     # -- graph ----------------------------------------------------------------------------------
     @property
@@ -363,9 +365,30 @@ class Resolver:
             scope.output, scope.out_shape = value.node, value.shape
         else:
             value, inner = self.unit(spec, entry, env, path, inputs, prefix)
+            if entry.outputs is not None:
+                value, inner = self.cut_at(spec, entry, env, path, inner)
             values.update({f"{name}.{k}": v for k, v in inner.items()})
         values[name] = value
         return value
+
+    def cut_at(self, spec: Spec, entry: NodeSpec, env: dict, path: str,
+               inner: dict[str, Value]) -> tuple[Value, dict[str, Value]]:
+        """``outputs: [layer3, layer4]``: the block instance at ``path`` ends at those inner
+        nodes (its value is the last); only they (and what is inside them) stay reachable, and
+        what none of the network's outputs needs is pruned later (:mod:`espdsl.prune`)."""
+        oloc = spec.key_loc(entry.path + ("outputs",))
+        names = [render_template(n, env, oloc) for n in entry.outputs]
+        for n in names:
+            if n not in inner:
+                raise ResolveError(f"'outputs' names {quote(n)}, not a node of '{path}'", oloc,
+                                   did_you_mean(n, [k for k in inner if "." not in k]))
+        kept = {k: v for k, v in inner.items()
+                if any(k == n or k.startswith(n + ".") for n in names)}
+        value = inner[names[-1]]
+        scope = self.scopes[path]
+        scope.output, scope.out_shape = value.node, value.shape
+        self.cut.add(path)
+        return value, kept
 
     def fits(self, each: int, more: int, loc: Loc | None, what: str) -> None:
         """Refuse early when ``more`` further copies of ``each`` entries would pass ``ir_size``."""
@@ -652,5 +675,6 @@ def _resolve(spec: Spec, params: dict[str, Any] | None, *, registry: Registry,
     out, _, env = r.instantiate(spec, args, "", inp, root_loc)
     r.scopes[""].output, r.scopes[""].out_shape, r.scopes[""].params = out.node, out.shape, env
     ir = IR(spec.name, spec.kind, r.graph, out.node, batch, env, r.scopes, spec.file, spec.meta)
+    prune(ir, r.cut)
     ir.lint()
     return ir

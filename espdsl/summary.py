@@ -49,6 +49,7 @@ def summarize(ir: IR) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         "input": list(ir.input_shape),
         "output": list(ir.output_shape),
         "parameters": dict(ir.params),
+        "pruned": [{"path": p["path"], "params": p["params"]} for p in ir.meta.get("pruned", [])],
     }
     return rows, totals
 
@@ -59,7 +60,8 @@ def format_summary(rows: list[dict], totals: dict, fmt: str = "table") -> str:
     if fmt == "json":
         return json.dumps({"model": totals["name"], "parameters": totals["parameters"],
                            "input": totals["input"], "output": totals["output"],
-                           "params": totals["params"], "nodes": rows}, indent=2)
+                           "params": totals["params"], "pruned": totals.get("pruned", []),
+                           "nodes": rows}, indent=2)
     table = [[r["name"], r["block"],
               f"{'+'.join(map(str, r['in_channels']))} -> {r['out_channels']}",
               "x".join(map(str, r["shape"])), f"{r['params']:,}"] for r in rows]
@@ -68,5 +70,10 @@ def format_summary(rows: list[dict], totals: dict, fmt: str = "table") -> str:
     body = tabulate(table, headers=["node", "block", "channels", "output", "params"],
                     colalign=("left", "left", "left", "left", "right"))
     inp, out = "x".join(map(str, totals["input"])), "x".join(map(str, totals["output"]))
-    return (f"{head}\n{body}\n\ninput {inp} -> output {out}\n"
+    text = (f"{head}\n{body}\n\ninput {inp} -> output {out}\n"
             f"total trainable parameters: {totals['params']:,}")
+    pruned = totals.get("pruned")
+    if pruned:
+        text += (f"\npruned, no output depends on them: {', '.join(p['path'] for p in pruned)} "
+                 f"({sum(p['params'] for p in pruned):,} parameters, not counted above)")
+    return text
