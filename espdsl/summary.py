@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import one_line
 from .ir import IR, Scope
 
 
@@ -65,8 +64,8 @@ def format_summary(rows: list[dict], totals: dict, fmt: str = "table") -> str:
     table = [[r["name"], r["block"],
               f"{'+'.join(map(str, r['in_channels']))} -> {r['out_channels']}",
               "x".join(map(str, r["shape"])), f"{r['params']:,}"] for r in rows]
-    params = ", ".join(f"{k}={v}" for k, v in totals["parameters"].items() if v is not None)
-    head = one_line(f"{totals['name']} ({params})" if params else totals["name"])
+    from .paramtext import titled
+    head = titled(totals["name"], totals["parameters"])
     body = tabulate(table, headers=["node", "block", "channels", "output", "params"],
                     colalign=("left", "left", "left", "left", "right"))
     inp, out = "x".join(map(str, totals["input"])), "x".join(map(str, totals["output"]))

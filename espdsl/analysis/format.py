@@ -159,8 +159,9 @@ def format_analysis(result: Analysis, fmt: str = "table", depth: int = 1,
     tablefmt = "github" if fmt == "markdown" else "simple"
     body = tabulate(table, headers=HEADERS, tablefmt=tablefmt, disable_numparse=True,
                     colalign=("left", "left", "left") + ("right",) * 7)
-    params = one_line(", ".join(f"{k}={v}" for k, v in result.ir.params.items()
-                                if isinstance(v, (int, float, str)) and not isinstance(v, bool)))
+    from ..paramtext import param_text
+    params = param_text({k: v for k, v in result.ir.params.items()
+                         if isinstance(v, (int, float, str, bool))})
     inp = "x".join(map(str, result.ir.input_shape))
     split = ", ".join(f"{k} {v:,}" for k, v in totals.params_by_kind.items())
     macs = ", ".join(f"{k} {v:,}" for k, v in totals.macs_by_op.items())
