@@ -74,11 +74,14 @@ def pruned_note(ir: IR) -> str | None:
 
     >>> import espdsl
     >>> print(pruned_note(espdsl.load("docs/examples/backbone.yaml")))
-    pruned (no output depends on them): backbone.avgpool, backbone.fc; 513,000 parameters not counted
+    pruned (no output uses them): backbone.avgpool, backbone.fc; 513,000 parameters not counted
     """
     pruned = ir.meta.get("pruned")
-    if not pruned:
-        return None
+    return pruned_text(pruned) if pruned else None
+
+
+def pruned_text(pruned: list[dict[str, Any]]) -> str:
+    """``pruned (no output uses them): a, b; N parameters not counted``."""
     total = sum(p["params"] for p in pruned)
-    return (f"pruned (no output depends on them): {', '.join(p['path'] for p in pruned)}; "
+    return (f"pruned (no output uses them): {', '.join(p['path'] for p in pruned)}; "
             f"{total:,} parameters not counted")

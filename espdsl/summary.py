@@ -73,6 +73,6 @@ def format_summary(rows: list[dict], totals: dict, fmt: str = "table") -> str:
             f"total trainable parameters: {totals['params']:,}")
     pruned = totals.get("pruned")
     if pruned:
-        text += (f"\npruned, no output depends on them: {', '.join(p['path'] for p in pruned)} "
-                 f"({sum(p['params'] for p in pruned):,} parameters, not counted above)")
+        from .prune import pruned_text
+        text += "\n" + pruned_text(pruned)
     return text

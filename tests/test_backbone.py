@@ -72,8 +72,7 @@ def test_compile_says_what_was_pruned_and_render_leaves_it_out():
     result = CliRunner().invoke(main, ["compile", str(BACKBONE)])
     assert result.exit_code == 0
     assert result.output.rstrip().endswith(
-        "pruned, no output depends on them: backbone.avgpool, backbone.fc "
-        "(513,000 parameters, not counted above)")
+        "pruned (no output uses them): backbone.avgpool, backbone.fc; 513,000 parameters not counted")
     dot = espdsl.to_digraph(BACKBONE, expand="all").source
     assert "layer4" in dot and "avgpool" not in dot and "backbone.fc" not in dot
 
