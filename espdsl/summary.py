@@ -76,3 +76,44 @@ def format_summary(rows: list[dict], totals: dict, fmt: str = "table") -> str:
         from .prune import pruned_text
         text += "\n" + pruned_text(pruned)
     return text
+
+
+def params_by_kind(ir: IR) -> dict[str, int]:
+    """Trainable parameters by kind (conv: weights and biases of convolutions, linear layers and
+    transposed convolutions; bn; affine; prelu; ...), sorted by name.
+
+    >>> import espdsl
+    >>> params_by_kind(espdsl.load("cbr", M=3, N=16))
+    {'bn': 32, 'conv': 432, 'prelu': 16}
+    """
+    from collections import Counter
+
+    from .ops import OPS
+    counts: Counter = Counter()
+    for node in ir.nodes():
+        if node.op == "input":
+            continue
+        ins = [ir.node(i).shape for i in node.inputs]
+        for kind, n in OPS[node.op].param_counts(node.attrs, ins, node.shape).items():
+            counts["conv" if kind == "bias" else kind] += n
+    return {k: counts[k] for k in sorted(counts) if counts[k]}
+
+
+def folding_note(trained: IR, optimized: IR) -> str:
+    """How the inference passes changed the parameter count, kind by kind.
+
+    >>> import espdsl
+    >>> print(folding_note(espdsl.load("espnet"), espdsl.optimize("espnet")))  # doctest: +NORMALIZE_WHITESPACE
+    parameters: 364,569 as trained (bn 3,772, conv 358,931, prelu 1,866); 364,627 after folding
+    batch norms into the convolutions before them (scale into the weights, shift into a bias) or
+    into per-channel affines (affine 3,540, conv 359,221, prelu 1,866)
+    """
+    import textwrap
+
+    def kinds(ir: IR) -> str:
+        return ", ".join(f"{k} {v:,}" for k, v in params_by_kind(ir).items())
+    text = (f"parameters: {scope_params(trained, ''):,} as trained ({kinds(trained)}); "
+            f"{scope_params(optimized, ''):,} after folding batch norms into the convolutions "
+            f"before them (scale into the weights, shift into a bias) or into per-channel affines "
+            f"({kinds(optimized)})")
+    return "\n".join(textwrap.wrap(text, 100, break_on_hyphens=False))

@@ -68,6 +68,8 @@ def _notes(rows: list[dict]) -> list[str]:
     compared at settings of its own."""
     notes = [f"{row['module']} {key}: {text}" for row in rows if row["paper"]
              for key, text in row["paper"]["differs"].items()]
+    notes += [f"{row['module']} {key} (compiled vs formula): {text}" for row in rows
+              for key, text in row.get("notes", {}).items()]
     notes += [f"{row['module']} at " + ", ".join(f"{k} = {v}" for k, v in
                                                  FORMULAS[row["module"]].settings.items())
               + " (a down-sampler that concatenates its pooled input needs N > M)"
@@ -97,9 +99,17 @@ def format_compare(rows: list[dict], fmt: str = "table", *, settings: dict | Non
     table = [[row["module"], _int(row["params_formula"]), _int(row["params"]),
               _mb(row["memory_mb_formula"]), _mb(row["memory_mb"]), _int(row["rf_formula"]),
               _int(row["rf"]), _int(row["macs"]), _paper_text(row["paper"])] for row in rows]
-    body = tabulate(table, headers=["module", *COLUMNS], disable_numparse=True,
-                    tablefmt="github" if fmt == "markdown" else "simple",
-                    colalign=("left",) + ("right",) * 7 + ("left",))
+    headers = ["module", *COLUMNS] if fmt == "markdown" else [
+        "module", "params\nformula", "\nbuilt", "MB\nformula", "\nbuilt", "rf\nformula",
+        "\nbuilt", "MACs\nbuilt", "paper\n(Fig. 3g)"]
+    import tabulate as tabulate_module
+    padding, tabulate_module.MIN_PADDING = tabulate_module.MIN_PADDING, 0  # fit 100 columns
+    try:
+        body = tabulate(table, headers=headers, disable_numparse=True,
+                        tablefmt="github" if fmt == "markdown" else "simple",
+                        colalign=("left",) + ("right",) * 7 + ("left",))
+    finally:
+        tabulate_module.MIN_PADDING = padding
     settings = settings or dict(FIG3G_PARAMS)
     where = (", ".join(f"{k} = {v}" for k, v in settings.items())
              + f", W x H = {size[1]} x {size[0]}")
@@ -114,8 +124,10 @@ def format_compare(rows: list[dict], fmt: str = "table", *, settings: dict | Non
             lines += ["", *[f"- {note}" for note in notes]]
         lines += ["", "Regenerate with: `espdsl compare --format markdown -o analysis/fig3g.md`"]
         return "\n".join(lines) + "\n"
-    return "\n".join([f"Fig. 3g modules at {where}", body,
-                      *([""] + [f"{MARK} {note}" for note in notes] if notes else [])])
+    import textwrap
+    wrapped = [line for note in notes for line in textwrap.wrap(
+        f"{MARK} {note}", 100, subsequent_indent="  ", break_on_hyphens=False)]
+    return "\n".join([f"Fig. 3g modules at {where}", body, *([""] + wrapped if notes else [])])
 
 
 def _stats_row(level: int, name: str, stats: Stats) -> list[Any]:

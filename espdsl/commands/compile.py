@@ -38,6 +38,7 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
                          EXPORT_HINT)
     ir = load(spec, input_size=parse_size(input_size), blocks=blocks, **parse_params(params))
     model = source = fit = None
+    trained = ir
     if output and Path(output).suffix.lower() in TRACED:
         from ..limits import check_forward
         check_forward(ir, keep_all=True)  # a trace holds every activation; before building
@@ -59,6 +60,9 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
         from ..export import export
         export(model, ir, Path(output), source)
     click.echo(format_summary(rows, totals, fmt))
+    if optimize and fmt != "json":
+        from ..summary import folding_note
+        click.echo(folding_note(trained, ir))
     if fit is not None and fit.keymap and fmt != "json":
         dropped = f"; {len(fit.dropped)} tensors it does not use dropped" if fit.dropped else ""
         click.echo(f"weights: through the spec's '{fit.keymap}' key map{dropped}")
