@@ -103,7 +103,9 @@ def format_compare(rows: list[dict], fmt: str = "table", *, settings: dict | Non
         "module", "params\nformula", "\nbuilt", "MB\nformula", "\nbuilt", "rf\nformula",
         "\nbuilt", "MACs\nbuilt", "paper\n(Fig. 3g)"]
     import tabulate as tabulate_module
-    padding, tabulate_module.MIN_PADDING = tabulate_module.MIN_PADDING, 0  # fit 100 columns
+    padding = tabulate_module.MIN_PADDING
+    if fmt != "markdown":
+        tabulate_module.MIN_PADDING = 0  # the terminal table fits 100 columns
     try:
         body = tabulate(table, headers=headers, disable_numparse=True,
                         tablefmt="github" if fmt == "markdown" else "simple",
