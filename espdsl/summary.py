@@ -48,6 +48,7 @@ def summarize(ir: IR) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         "input": list(ir.input_shape),
         "output": list(ir.output_shape),
         "parameters": dict(ir.params),
+        "assumed_input": ir.meta.get("assumed_input"),
         "pruned": [{"path": p["path"], "params": p["params"]} for p in ir.meta.get("pruned", [])],
     }
     return rows, totals
@@ -55,6 +56,8 @@ def summarize(ir: IR) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 def format_summary(rows: list[dict], totals: dict, fmt: str = "table") -> str:
     """Render the summary as a terminal table or JSON."""
+    import textwrap
+
     from tabulate import tabulate  # 25 ms to import: only when a table is printed
     if fmt == "json":
         return json.dumps({"model": totals["name"], "parameters": totals["parameters"],
@@ -69,7 +72,9 @@ def format_summary(rows: list[dict], totals: dict, fmt: str = "table") -> str:
     body = tabulate(table, headers=["node", "block", "channels", "output", "params"],
                     colalign=("left", "left", "left", "left", "right"))
     inp, out = "x".join(map(str, totals["input"])), "x".join(map(str, totals["output"]))
-    text = (f"{head}\n{body}\n\ninput {inp} -> output {out}\n"
+    assumed = totals.get("assumed_input")
+    note = "\n" + "\n".join(textwrap.wrap(f"note: {assumed}", 100)) if assumed else ""
+    text = (f"{head}\n{body}\n\ninput {inp} -> output {out}{note}\n"
             f"total trainable parameters: {totals['params']:,}")
     pruned = totals.get("pruned")
     if pruned:

@@ -24,3 +24,47 @@ def test_optimized_build_reports_trained_and_folded_parameters():
     assert trained == 202_649
     assert f"parameters: {trained:,} as trained" in text
     assert f"; {folded:,} after folding batch norms" in text
+
+
+def one_error(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_errors_from_the_command_line_point_at_it():
+    assert one_error(run("compile", "espnet_c", "-p", "module=mobilenett")) == (
+        "-p module=mobilenett: error: unknown block or model 'mobilenett'; "
+        "hint: did you mean 'mobilenet'?")
+    assert one_error(run("compile", "esp", "-p", "M=8", "-p", "N=4")) == (
+        "-p N=4: error: parameter 'd' of block 'esp' must be >= 1, got 0; "
+        "hint: d = N // K must be >= 1, so N >= K (here N=4, K=5)")
+    assert one_error(run("compile", "espnet", "-p", "K=1")).startswith(
+        "-p K=1: error: parameter 'K' of model 'espnet' must be >= 2, got 1")
+    assert one_error(run("validate", "esp", "-p", "N=8")).endswith(
+        "hint: pass -p M=... (input channels (inferred from the input))")
+
+
+def test_sizes_say_how_they_were_read():
+    assert one_error(run("compile", "espnet", "--input", "1x3x256")) == (
+        "--input 1x3x256: error: input has 1 channels (read as C x H x W), model 'espnet' "
+        "takes 3; hint: write N x C x H x W or H x W, e.g. 1x3x3x256")
+
+
+def test_python_errors_keep_the_keyword_form():
+    import pytest
+    from espdsl.errors import ResolveError
+    with pytest.raises(ResolveError, match=r"hint: pass M=\.\.\. "):
+        espdsl.load("esp", N=8)
+
+
+def test_a_spec_without_input_says_what_it_assumed(tmp_path):
+    spec = tmp_path / "noin.yaml"
+    spec.write_text("model: noin\nnodes:\n  - {name: c, block: cbr, N: 8}\n")
+    result = run("compile", str(spec))
+    assert result.exit_code == 0
+    assert "note: the spec has no input: section; assumed 3 channels at 56x56" in \
+        " ".join(result.output.split())
+    result = run("compile", str(spec), "--input", "1x3x32x32")
+    assert "assumed" not in result.output

@@ -22,6 +22,8 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
                 if "." in dead["path"] else "; hint: remove it, or use it")
         click.echo(f"{_where(ir, dead['path'])}warning: node '{dead['path']}'{what} feeds no "
                    f"output; it is pruned{hint}", err=True)
+    if ir.meta.get("assumed_input"):
+        click.echo(f"note: {ir.meta['assumed_input']}", err=True)
     click.echo(f"ok: {ir.kind} '{ir.name}' resolves to {len(ir.graph) - 1} ops, "
                f"{'x'.join(map(str, ir.input_shape))} -> {'x'.join(map(str, ir.output_shape))}")
 
