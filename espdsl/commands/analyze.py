@@ -23,8 +23,11 @@ from .options import (blocks_option, input_option, param_option, parse_params, p
               help="Build the module and set independent measurements beside the figures "
                    "(params, fvcore and ptflops MACs, traced peak memory, gradient receptive field).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead.")
+@click.option("--units", type=click.Choice(["exact", "human", "both"]), default="human",
+              show_default=True, help="Counts in the table: exact integers (364,569), SI units "
+                                      "(365 k) or both; the totals always show both.")
 def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: tuple[str, ...],
-            depth: int, fmt: str, check: bool, output: str | None) -> None:
+            depth: int, fmt: str, check: bool, output: str | None, units: str) -> None:
     """Analyse SPEC (a zoo/block name or a YAML path): per spec node and in total."""
     from ..analysis.format import format_analysis
     from ..analysis.walk import analyze_ir
@@ -35,7 +38,7 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
     if check:
         from ..analysis.check import check as run_checks
         checks = run_checks(ir, result)
-    text = format_analysis(result, fmt, depth, checks)
+    text = format_analysis(result, fmt, depth, checks, units)
     if output:
         with atomic_path(output) as tmp:
             tmp.write_text(text + "\n", encoding="utf-8")
