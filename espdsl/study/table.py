@@ -231,7 +231,7 @@ def _searches(result: StudyResult, markdown: bool) -> list[str]:
         space = " x ".join(f"{k} in {v}" for k, v in result.study.row(r["name"]).match.search.items())
         nxt = "; ".join(", ".join(f"{k}={v:,}" if k == m["by"] else f"{k}={v}" for k, v in c.items())
                         for c in m["closest"][1:4])
-        out.append(f"- {name}: searched {space} ({m['tried']} resolve"
+        out.append(f"- {name}: searched {space} ({m['tried']} combinations resolve"
                    + (f", {m['skipped']} do not" if m["skipped"] else "")
                    + f") for the {m['by']} closest to `{m['to']}`'s; chose {_match_text(m)}"
                    + (f". Next closest: {nxt}." if nxt else "."))
@@ -249,8 +249,14 @@ def _ratios(result: StudyResult, markdown: bool) -> list[str]:
     body = tabulate(table, headers=["ratio", "rows", "of", "ours", "paper"],
                     tablefmt="github" if markdown else "simple", disable_numparse=True)
     docs = [f"- `{r['name']}`: {r['doc'].strip()}" for r in result.ratios if r["doc"]]
-    return ["", "Ratios:" if not markdown else "Ratios between rows:", "", body] + (
-        ["", *docs] if docs and markdown else [])
+    if markdown:
+        return ["", "Ratios between rows:", "", body] + (["", *docs] if docs else [])
+    return ["", "Ratios:", "", body]
+
+
+def _wrap(text: str) -> list[str]:
+    import textwrap
+    return textwrap.wrap(text, 100, subsequent_indent="  ", break_on_hyphens=False)
 
 
 # -- rounding check -----------------------------------------------------------------------------
@@ -276,9 +282,18 @@ def _rounding_lines(result: StudyResult, markdown: bool) -> list[str]:
     text = (f"Rounding check: of {check['printed']} printed values, ours truncated to the printed "
             f"digits reproduce {check['truncate']}, rounded {check['round']}"
             + (" (the others are listed below)." if check["truncate"] < check["printed"] else "."))
+    fmt = "github" if markdown else "simple"
     if not markdown:
-        return [text]
-    fmt = "github"
+        table = [[v["study"], v["row"], v["quantity"], v["printed"], v["ours_truncate"] or "",
+                  v["ours_round"] or "", _verdict(v)] for v in check["telling"]
+                 if v["truncate"] < 1]
+        if not table:
+            return [text.replace(" (the others are listed below).", ".")]
+        legend = ("A paper cell 'P * ours X, d%' is a printed value P that ours does not "
+                  "reproduce: ours cut to the printed digits is X, d% away from P.")
+        return [*_wrap(text), *_wrap(legend), "", tabulate(table, headers=["study", "row", "value", "printed", "truncated",
+                                                   "rounded", "reproduced by"],
+                                   tablefmt=fmt, disable_numparse=True)]
     counts = [[q, c["printed"], c["truncate"], c["round"]] for q, c in check["by_quantity"].items()]
     lines = [text, "", tabulate(counts, headers=["value", "printed", "truncated reproduces",
                                                  "rounded reproduces"], tablefmt=fmt,
