@@ -68,3 +68,39 @@ def test_a_spec_without_input_says_what_it_assumed(tmp_path):
         " ".join(result.output.split())
     result = run("compile", str(spec), "--input", "1x3x32x32")
     assert "assumed" not in result.output
+
+
+def test_onnx_has_dynamic_batch_and_size_and_an_opset(tmp_path):
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    from espdsl.export import export
+    result = run("compile", "espnet_c", "-p", "alpha3=2", "--input", "1x3x64x128", "--opset", "17",
+                 "-o", str(tmp_path / "cli.onnx"))
+    assert result.exit_code == 0, result.output
+    proto = onnx.load(str(tmp_path / "cli.onnx"))
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [17]
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, "height", "width"]
+    # exported at 1x3x64x128, run at another batch and size, against the torch module
+    ir = espdsl.load("espnet_c", alpha3=2, input_size=(1, 3, 64, 128))
+    model = espdsl.build_ir(ir).eval()
+    export(model, ir, tmp_path / "net.onnx")
+    session = ort.InferenceSession(str(tmp_path / "net.onnx"), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((2, 3, 96, 160)).astype(np.float32)
+    (y,) = session.run(None, {"input": x})
+    with torch.no_grad():
+        want = model(torch.from_numpy(x)).numpy()
+    assert y.shape == want.shape == (2, 20, 12, 20)
+    assert np.abs(y - want).max() <= 1e-4 * np.abs(want).max()
+
+
+def test_torchscript_export_gives_the_models_outputs(tmp_path):
+    from espdsl.export import export
+    ir = espdsl.load("espnet_c", alpha3=2, input_size=(1, 3, 64, 128))
+    model = espdsl.build_ir(ir).eval()
+    export(model, ir, tmp_path / "net.ts")
+    x = torch.randn(1, 3, 64, 128)
+    with torch.no_grad():
+        assert torch.equal(torch.jit.load(str(tmp_path / "net.ts"))(x), model(x))

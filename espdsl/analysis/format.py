@@ -154,7 +154,8 @@ HEADERS = ["node", "block", "output CxHxW", "params", "%", "MACs", "%", "elem. o
 
 
 def format_analysis(result: Analysis, fmt: str = "table", depth: int = 1,
-                    checks: list[CheckRow] | None = None, units: str = "exact") -> str:
+                    checks: list[CheckRow] | None = None, units: str = "exact",
+                    check_note: str | None = None) -> str:
     """The per-node table (spec nodes down to ``depth``) and the totals, in ``fmt``: each
     node's parameters and MACs with its share of the total; ``units`` ``exact`` (integers),
     ``human`` (SI prefixes) or ``both`` in tables; the totals always show both."""
@@ -170,6 +171,8 @@ def format_analysis(result: Analysis, fmt: str = "table", depth: int = 1,
             "totals": totals.as_dict()}
         if checks is not None:
             doc["check"] = [c.as_dict() for c in checks]
+            if check_note:
+                doc["check_note"] = check_note
         return json.dumps(doc, indent=2, default=str)
     if fmt == "csv":
         keys = ["name", "block", "level", "shape", "params", "macs", "elementwise",
@@ -219,7 +222,9 @@ def format_analysis(result: Analysis, fmt: str = "table", depth: int = 1,
             [line] if line is body or len(line) <= 100 else
             textwrap.wrap(line, 100, subsequent_indent="  ", break_on_hyphens=False))]
     if checks is not None:
-        lines += ["", format_checks(checks, tablefmt)]
+        import textwrap
+        note = textwrap.wrap(check_note, 100, break_on_hyphens=False) if check_note else []
+        lines += ["", *note, format_checks(checks, tablefmt)]
     return "\n".join(lines)
 
 
