@@ -104,3 +104,28 @@ def test_torchscript_export_gives_the_models_outputs(tmp_path):
     x = torch.randn(1, 3, 64, 128)
     with torch.no_grad():
         assert torch.equal(torch.jit.load(str(tmp_path / "net.ts"))(x), model(x))
+
+
+def test_render_without_output_prints_dot_that_dot_reads(tmp_path):
+    import shutil
+    import subprocess
+    result = run("render", "esp", "-p", "M=8", "-p", "N=8")
+    assert result.exit_code == 0 and result.output.startswith("digraph esp {")
+    assert "conv 3x3, d=4" in result.output
+    if shutil.which("dot"):
+        svg = subprocess.run(["dot", "-Tsvg"], input=result.output, capture_output=True, text=True)
+        assert svg.returncode == 0 and "<svg" in svg.stdout
+
+
+def test_a_spec_as_a_python_dict():
+    import pytest
+    from espdsl.errors import EspdslError
+    net = {"model": "tiny", "input": {"channels": 3, "size": [32, 32]},
+           "nodes": [{"name": "c1", "block": "cbr", "N": 8, "stride": 2},
+                     {"name": "c2", "op": "conv", "out": 4, "kernel": 1}]}
+    model = espdsl.create_model(net)
+    # by hand: cbr 3 -> 8 (3x3, no bias) + BN + PReLU, then a 1x1 conv 8 -> 4 without bias
+    assert sum(p.numel() for p in model.parameters()) == 3 * 9 * 8 + 2 * 8 + 8 + 8 * 4
+    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 4, 16, 16)
+    with pytest.raises(EspdslError, match=r"^<dict tiny>:\d+:\d+: error: unknown block or model 'cbrr'"):
+        espdsl.load({**net, "nodes": [{"name": "c1", "block": "cbrr", "N": 8}]})
