@@ -129,3 +129,18 @@ def test_a_spec_as_a_python_dict():
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 4, 16, 16)
     with pytest.raises(EspdslError, match=r"^<dict tiny>:\d+:\d+: error: unknown block or model 'cbrr'"):
         espdsl.load({**net, "nodes": [{"name": "c1", "block": "cbrr", "N": 8}]})
+
+
+def test_plots_in_every_format_at_a_dpi(tmp_path):
+    from PIL import Image
+    out = tmp_path / "t2c"
+    result = run("zoo", "table2c", "-o", str(out), "--plot-format", "png,svg,pdf", "--dpi", "100")
+    assert result.exit_code == 0, result.output
+    assert (out / "params.svg").read_text().lstrip().startswith("<?xml")
+    assert (out / "params.pdf").read_bytes().startswith(b"%PDF")
+    with Image.open(out / "params.png") as png:
+        dpi = png.info.get("dpi")
+        assert dpi is not None and round(dpi[0]) == 100
+    bad = run("zoo", "table2c", "-o", str(tmp_path / "x"), "--plot-format", "png,jpg")
+    assert bad.exit_code == 2 and "unknown plot format 'jpg'" in bad.output
+    assert not (tmp_path / "x").exists()

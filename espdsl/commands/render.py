@@ -24,8 +24,11 @@ from .options import blocks_option, param_option, parse_params, spec_argument
 @click.option("--annotate", default="", metavar="LIST",
               help=f"Comma-separated extras on each box: {','.join(ANNOTATIONS)}.")
 @click.option("--dpi", type=click.IntRange(30, 600), default=None, help="Resolution of .png output.")
+@click.option("--plot-format", "plot_format", default=None, metavar="png,svg,pdf,dot",
+              help="Write the picture in each of these formats, beside -o (its stem).")
 def command(spec: str, params: tuple[str, ...], blocks: tuple[str, ...], output: str | None,
-            expand: tuple[str, ...], rankdir: str, annotate: str, dpi: int | None) -> None:
+            expand: tuple[str, ...], rankdir: str, annotate: str, dpi: int | None,
+            plot_format: str | None) -> None:
     """Render SPEC (a zoo/block name or a YAML path) as a graph picture.
 
     A network draws one box per spec node (repeats collapsed, down-sampling red, up-sampling
@@ -41,7 +44,16 @@ def command(spec: str, params: tuple[str, ...], blocks: tuple[str, ...], output:
     if Path(output).suffix.lower() not in FORMATS:
         raise UsageError(f"unknown output type '{Path(output).suffix}' for {output}", None,
                          "use .svg, .png, .pdf or .dot")
-    render(spec, output, expand=list(expand) or None, rankdir=rankdir,
-           annotate=annotate.split(",") if annotate else (), blocks=blocks, dpi=dpi,
-           **parse_params(params))
-    click.echo(f"wrote {output}")
+    targets = [Path(output)]
+    if plot_format:
+        kinds = list(dict.fromkeys(f.strip().lower() for f in plot_format.split(",") if f.strip()))
+        bad = [k for k in kinds if f".{k}" not in FORMATS]
+        if bad or not kinds:
+            raise UsageError(f"unknown plot format '{bad[0] if bad else plot_format}'", None,
+                             "a comma-separated list of png, svg, pdf, dot")
+        targets = [Path(output).with_suffix(f".{k}") for k in kinds]
+    for target in targets:
+        render(spec, target, expand=list(expand) or None, rankdir=rankdir,
+               annotate=annotate.split(",") if annotate else (), blocks=blocks, dpi=dpi,
+               **parse_params(params))
+        click.echo(f"wrote {target}")
