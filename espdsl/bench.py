@@ -350,7 +350,8 @@ def format_bench(result: BenchResult | Comparison, fmt: str = "table") -> str:
     rows = [result] if isinstance(result, BenchResult) else [result.a, result.b]
     table = []
     for r in rows:
-        label = f"{r.name} ({', '.join(f'{k}={v}' for k, v in r.params.items())})" if r.params else r.name
+        from .paramtext import titled
+        label = titled(r.name, r.params or {})
         frac = f"{100 * r.matmul_fraction:.0f}%" if r.matmul_fraction is not None else "-"
         faults = f"{r.faults_per_run:,.0f}" if r.faults_per_run is not None else "-"
         table.append([label, "optimized" if r.optimized else "default", f"{r.median_ms:.1f}",

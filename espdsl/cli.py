@@ -18,7 +18,7 @@ import sys
 
 import click
 
-from . import __version__, commands, limits
+from . import __version__, commands, limits, origin
 from .errors import EspdslError, one_line
 
 
@@ -76,6 +76,7 @@ class LazyGroup(click.Group):
 def main(ctx: click.Context, debug: bool, limit_items: tuple[str, ...]) -> None:
     """espdsl: write efficient CNN modules and networks as YAML; compile, analyse, render them."""
     ctx.meta["espdsl.debug"] = debug
+    ctx.with_resource(origin.command_line())  # -p/--input errors point at the command line
     limits.current()  # a bad ESPDSL_LIMITS fails every command at once, not only those it limits
     if limit_items:
         ctx.with_resource(limits.override(**limits.parse_settings(limit_items)))

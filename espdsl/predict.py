@@ -332,6 +332,9 @@ def predict_files(model: nn.Module, cfg: PredictConfig, images: Iterable[str | P
         paths = output_paths(out, path)
         write_outputs(image, classes, cfg, paths)
         written.extend(paths.values())
+    from .legend import write_legend
+    write_legend(cfg, out / "legend.png")   # which colour is which class, once per folder
+    written.append(out / "legend.png")
     return written
 
 

@@ -21,6 +21,8 @@ from . import limits
 from .errors import EspdslError, Loc, ResolveError, SpecError, did_you_mean, quote, shorten, show
 from .expr import check_text, evaluate, parse_for, render_template
 from .ir import IR, Node, Scope, name_problem
+from .origin import cli_values, hint_for, origin_text, param_loc
+from .prune import prune
 from .ops import OPS, OpError, Pair, Shape, complete_attrs
 from .registry import Registry
 from .spec import PARAM_TYPES, NodeSpec, ParamDecl, Spec
@@ -135,6 +137,7 @@ class Resolver:
         self.scopes: dict[str, Scope] = {}
         self.blocks = blocks
         self.limits = limits.current()
+        self.cut: set[str] = set()   # block instances cut by 'outputs:' (see espdsl.prune)
 
     # -- graph ----------------------------------------------------------------------------------
     @property
@@ -189,8 +192,18 @@ class Resolver:
                          evaluate(decl.default, env, _value_loc(spec, decl)))
             else:
                 raise ResolveError(f"{spec.kind} '{spec.name}' needs parameter '{decl.name}'",
-                                   call_loc if call_loc and call_loc.line else decl.loc, f"pass {decl.name}=... ({decl.doc or decl.type})")
-            env[decl.name] = coerce(value, decl, loc, f"{spec.kind} '{spec.name}'")
+                                   call_loc if call_loc and call_loc.line else decl.loc,
+                                   f"pass {hint_for(decl.name)} ({decl.doc or decl.type})")
+            try:
+                env[decl.name] = coerce(value, decl, loc, f"{spec.kind} '{spec.name}'")
+            except ResolveError as exc:
+                if decl.name not in args and decl.default is not None and decl.type != "str":
+                    exc.hint = _constraint_hint(decl, env, exc.hint)
+                    cli = [param_loc(n) for n in re.findall(r"[A-Za-z_]\w*", str(decl.default))
+                           if n in args and param_loc(n) is not None]
+                    if cli and not self.blocks:  # the root spec: its arguments are the -p items
+                        exc.loc = cli[0]
+                raise
         if "M" in env and in_channels is not None and env["M"] != in_channels:
             raise ResolveError(f"channel mismatch: {spec.kind} '{spec.name}' is given M={env['M']} "
                                f"but its input has {in_channels} channels", args.get("M", (0, call_loc))[1],
@@ -363,9 +376,30 @@ class Resolver:
             scope.output, scope.out_shape = value.node, value.shape
         else:
             value, inner = self.unit(spec, entry, env, path, inputs, prefix)
+            if entry.outputs is not None:
+                value, inner = self.cut_at(spec, entry, env, path, inner)
             values.update({f"{name}.{k}": v for k, v in inner.items()})
         values[name] = value
         return value
+
+    def cut_at(self, spec: Spec, entry: NodeSpec, env: dict, path: str,
+               inner: dict[str, Value]) -> tuple[Value, dict[str, Value]]:
+        """``outputs: [layer3, layer4]``: the block instance at ``path`` ends at those inner
+        nodes (its value is the last); only they (and what is inside them) stay reachable, and
+        what none of the network's outputs needs is pruned later (:mod:`espdsl.prune`)."""
+        oloc = spec.key_loc(entry.path + ("outputs",))
+        names = [render_template(n, env, oloc) for n in entry.outputs]
+        for n in names:
+            if n not in inner:
+                raise ResolveError(f"'outputs' names {quote(n)}, not a node of '{path}'", oloc,
+                                   did_you_mean(n, [k for k in inner if "." not in k]))
+        kept = {k: v for k, v in inner.items()
+                if any(k == n or k.startswith(n + ".") for n in names)}
+        value = inner[names[-1]]
+        scope = self.scopes[path]
+        scope.output, scope.out_shape = value.node, value.shape
+        self.cut.add(path)
+        return value, kept
 
     def fits(self, each: int, more: int, loc: Loc | None, what: str) -> None:
         """Refuse early when ``more`` further copies of ``each`` entries would pass ``ir_size``."""
@@ -390,7 +424,10 @@ class Resolver:
         try:
             sub = self.registry.get(kind, kind_loc)
         except EspdslError as exc:
-            if exc.loc is None:
+            given = [k for k, v in cli_values().items() if v.split("=", 1)[-1] == kind]
+            if given:  # the name came from the command line: point there
+                exc.loc, exc.context = param_loc(given[0]), ""
+            elif exc.loc is None:
                 exc.loc = kind_loc
             raise
         if len(inputs) != 1:
@@ -536,6 +573,26 @@ def _is_unset(raw: Any, env: dict) -> bool:
     return name in env and env[name] is None
 
 
+def _constraint_hint(decl: ParamDecl, env: dict[str, Any], hint: str | None) -> str:
+    """A parameter computed from others broke its bound: name the constraint on those others,
+    e.g. d = N // K >= 1 means N >= K."""
+    import re as _re
+    text = str(decl.default)
+    used = [n for n in dict.fromkeys(_re.findall(r"[A-Za-z_]\w*", text)) if n in env]
+    values = ", ".join(f"{n}={env[n]}" for n in used)
+    m = _re.fullmatch(r"\s*([A-Za-z_]\w*)\s*//\s*([A-Za-z_]\w*)\s*", text)
+    bound = []
+    if decl.min is not None:
+        bound.append(f">= {decl.min}")
+    if decl.max is not None:
+        bound.append(f"<= {decl.max}")
+    need = f"{decl.name} = {text} must be {' and '.join(bound)}"
+    if m and decl.min == 1:
+        need += f", so {m.group(1)} >= {m.group(2)}"
+    out = f"{need} (here {values})" if values else need
+    return f"{out}; {hint}" if hint else out
+
+
 def _dim(value: Any, what: str, loc: Loc | None) -> int:
     """A tensor dimension: a whole number from 1 to the ``int`` limit."""
     if isinstance(value, float) and value.is_integer():
@@ -610,7 +667,7 @@ def _resolve(spec: Spec, params: dict[str, Any] | None, *, registry: Registry,
         registry.add_dir((base / path) if not Path(path).is_absolute() else Path(path), loc=spec.loc(("blocks",)))
     r = Resolver(registry)
     root_loc = Loc(spec.file)
-    args = {k: (v, None) for k, v in params.items()}
+    args = {k: (v, param_loc(k)) for k, v in params.items()}
     # bind once to learn the input channels and size (a block's M comes from its params)
     probe_env = r.bind(spec, args, None, root_loc)
     batch = 1
@@ -630,17 +687,23 @@ def _resolve(spec: Spec, params: dict[str, Any] | None, *, registry: Registry,
         if not isinstance(input_size, (tuple, list)):
             raise ResolveError(f"input size must be a tuple of 2 to 4 whole numbers, got "
                                f"{show(input_size)}", root_loc, "e.g. (1, 3, 512, 1024) or (512, 1024)")
-        dims = tuple(_dim(d, "the input size", root_loc) for d in input_size)
+        in_loc = param_loc("input") or root_loc
+        reading = origin_text("input_reading")
+        read = f" (read as {reading})" if reading else ""
+        dims = tuple(_dim(d, "the input size", in_loc) for d in input_size)
         if len(dims) == 4:
             batch, c, h, w = dims
             if c != channels:
-                raise ResolveError(f"input has {c} channels, {spec.kind} '{spec.name}' takes {channels}",
-                                   root_loc, f"use an input of {channels} channels")
+                raise ResolveError(f"input has {c} channels{read}, {spec.kind} '{spec.name}' takes "
+                                   f"{channels}", in_loc, f"use an input of {channels} channels, "
+                                   f"e.g. {batch}x{channels}x{h}x{w}")
             size = (h, w)
         elif len(dims) == 3:
             if dims[0] != channels:
-                raise ResolveError(f"input has {dims[0]} channels, {spec.kind} '{spec.name}' takes "
-                                   f"{channels}", root_loc)
+                raise ResolveError(f"input has {dims[0]} channels{read}, {spec.kind} "
+                                   f"'{spec.name}' takes {channels}", in_loc,
+                                   f"write N x C x H x W or H x W, e.g. 1x{channels}x"
+                                   f"{dims[1]}x{dims[2]}")
             size = dims[1:]
         elif len(dims) == 2:
             size = dims
@@ -652,5 +715,12 @@ def _resolve(spec: Spec, params: dict[str, Any] | None, *, registry: Registry,
     out, _, env = r.instantiate(spec, args, "", inp, root_loc)
     r.scopes[""].output, r.scopes[""].out_shape, r.scopes[""].params = out.node, out.shape, env
     ir = IR(spec.name, spec.kind, r.graph, out.node, batch, env, r.scopes, spec.file, spec.meta)
+    prune(ir, r.cut)
+    if spec.kind == "model" and input_size is None and not {"channels", "size"} <= set(spec.input):
+        missing = " and ".join(k for k in ("channels", "size") if k not in spec.input)
+        what = "has no input: section" if not spec.input else f"input: gives no {missing}"
+        ir.meta = {**ir.meta, "assumed_input": (
+            f"the spec {what}; assumed {shape[0]} channels at "
+            f"{shape[1]}x{shape[2]} (set input: {{channels: C, size: [H, W]}} or pass --input)")}
     ir.lint()
     return ir

@@ -24,7 +24,8 @@ from .schema import schema_error, validator
 from .source import Document, parse_yaml, read_text
 
 PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
-NODE_KEYS = ("name", "op", "block", "from", "for", "when", "repeat", "seq", "optional", "doc")
+NODE_KEYS = ("name", "op", "block", "from", "for", "when", "repeat", "seq", "optional", "doc",
+             "outputs")
 STEP_KEYS = ("op", "block", "optional", "doc")
 TOP_KEYS = ("block", "model", "doc", "params", "input", "nodes", "output", "blocks", "predict", "meta",
             "weights")
@@ -66,6 +67,7 @@ class NodeSpec:
     args: dict[str, Any] = field(default_factory=dict)       # op attributes / block params
     optional: dict[str, Any] = field(default_factory=dict)   # block params passed only if declared
     doc: str = ""
+    outputs: list[str] | None = None  # a block node cut at these inner nodes (a backbone)
 
 
 @dataclass
@@ -172,7 +174,12 @@ def _node(raw: dict, path: tuple, doc: Document, *, step: bool) -> NodeSpec:
         for_=raw.get("for"), when=raw.get("when"), repeat=raw.get("repeat"),
         args={k: v for k, v in raw.items() if k not in NODE_KEYS},
         optional=dict(raw.get("optional") or {}), doc=raw.get("doc", ""),
+        outputs=[raw["outputs"]] if isinstance(raw.get("outputs"), str) else raw.get("outputs"),
     )
+    if node.outputs is not None and "block" not in raw:
+        raise SpecError("'outputs' cuts a block at inner nodes; this node has no block",
+                        doc.key_loc(path + ("outputs",)), "e.g. {name: backbone, block: resnet18, "
+                        "outputs: [layer3, layer4]}")
     if "seq" in raw:
         node.seq = [_node(s, path + ("seq", i), doc, step=True) for i, s in enumerate(raw["seq"])]
         if node.args:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import one_line
 from .ir import IR, Scope
 
 
@@ -49,24 +48,77 @@ def summarize(ir: IR) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         "input": list(ir.input_shape),
         "output": list(ir.output_shape),
         "parameters": dict(ir.params),
+        "assumed_input": ir.meta.get("assumed_input"),
+        "pruned": [{"path": p["path"], "params": p["params"]} for p in ir.meta.get("pruned", [])],
     }
     return rows, totals
 
 
 def format_summary(rows: list[dict], totals: dict, fmt: str = "table") -> str:
     """Render the summary as a terminal table or JSON."""
+    import textwrap
+
     from tabulate import tabulate  # 25 ms to import: only when a table is printed
     if fmt == "json":
         return json.dumps({"model": totals["name"], "parameters": totals["parameters"],
                            "input": totals["input"], "output": totals["output"],
-                           "params": totals["params"], "nodes": rows}, indent=2)
+                           "params": totals["params"], "pruned": totals.get("pruned", []),
+                           "nodes": rows}, indent=2)
     table = [[r["name"], r["block"],
               f"{'+'.join(map(str, r['in_channels']))} -> {r['out_channels']}",
               "x".join(map(str, r["shape"])), f"{r['params']:,}"] for r in rows]
-    params = ", ".join(f"{k}={v}" for k, v in totals["parameters"].items() if v is not None)
-    head = one_line(f"{totals['name']} ({params})" if params else totals["name"])
+    from .paramtext import titled
+    head = titled(totals["name"], totals["parameters"])
     body = tabulate(table, headers=["node", "block", "channels", "output", "params"],
                     colalign=("left", "left", "left", "left", "right"))
     inp, out = "x".join(map(str, totals["input"])), "x".join(map(str, totals["output"]))
-    return (f"{head}\n{body}\n\ninput {inp} -> output {out}\n"
+    assumed = totals.get("assumed_input")
+    note = "\n" + "\n".join(textwrap.wrap(f"note: {assumed}", 100)) if assumed else ""
+    text = (f"{head}\n{body}\n\ninput {inp} -> output {out}{note}\n"
             f"total trainable parameters: {totals['params']:,}")
+    pruned = totals.get("pruned")
+    if pruned:
+        from .prune import pruned_text
+        text += "\n" + pruned_text(pruned)
+    return text
+
+
+def params_by_kind(ir: IR) -> dict[str, int]:
+    """Trainable parameters by kind (conv: weights and biases of convolutions, linear layers and
+    transposed convolutions; bn; affine; prelu; ...), sorted by name.
+
+    >>> import espdsl
+    >>> params_by_kind(espdsl.load("cbr", M=3, N=16))
+    {'bn': 32, 'conv': 432, 'prelu': 16}
+    """
+    from collections import Counter
+
+    from .ops import OPS
+    counts: Counter = Counter()
+    for node in ir.nodes():
+        if node.op == "input":
+            continue
+        ins = [ir.node(i).shape for i in node.inputs]
+        for kind, n in OPS[node.op].param_counts(node.attrs, ins, node.shape).items():
+            counts["conv" if kind == "bias" else kind] += n
+    return {k: counts[k] for k in sorted(counts) if counts[k]}
+
+
+def folding_note(trained: IR, optimized: IR) -> str:
+    """How the inference passes changed the parameter count, kind by kind.
+
+    >>> import espdsl
+    >>> print(folding_note(espdsl.load("espnet"), espdsl.optimize("espnet")))  # doctest: +NORMALIZE_WHITESPACE
+    parameters: 364,569 as trained (bn 3,772, conv 358,931, prelu 1,866); 364,627 after folding
+    batch norms into the convolutions before them (scale into the weights, shift into a bias) or
+    into per-channel affines (affine 3,540, conv 359,221, prelu 1,866)
+    """
+    import textwrap
+
+    def kinds(ir: IR) -> str:
+        return ", ".join(f"{k} {v:,}" for k, v in params_by_kind(ir).items())
+    text = (f"parameters: {scope_params(trained, ''):,} as trained ({kinds(trained)}); "
+            f"{scope_params(optimized, ''):,} after folding batch norms into the convolutions "
+            f"before them (scale into the weights, shift into a bias) or into per-channel affines "
+            f"({kinds(optimized)})")
+    return "\n".join(textwrap.wrap(text, 100, break_on_hyphens=False))

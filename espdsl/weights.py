@@ -378,7 +378,8 @@ def load_weights(model: nn.Module, weights: str | Path | Mapping[str, torch.Tens
 
 
 def _fmt_params(params: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items())
+    from .paramtext import param_text
+    return param_text(params)
 
 
 # -- espdsl's own checkpoints --------------------------------------------------------------------

@@ -62,9 +62,25 @@ def test_compile_refuses_unknown_output_type_and_writes_nothing(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_compile_into_missing_folder(tmp_path):
-    result = run("compile", "esp", "-p", "M=8", "-p", "N=8", "-o", str(tmp_path / "no" / "m.onnx"))
-    assert result.exit_code == 2 and "does not exist" in result.output
+def test_compile_into_missing_folder_creates_it(tmp_path):
+    """Like predict -o: the missing folders are made (and nothing else is left behind)."""
+    out = tmp_path / "no" / "such" / "m.py"
+    result = run("compile", "esp", "-p", "M=8", "-p", "N=8", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in out.parent.iterdir()] == ["m.py"]
+
+
+def test_output_under_a_file_fails_and_leaves_nothing(tmp_path):
+    (tmp_path / "f").write_text("a file")
+    result = run("compile", "esp", "-p", "M=8", "-p", "N=8", "-o", str(tmp_path / "f" / "x" / "m.py"))
+    assert result.exit_code == 2 and "cannot create folder" in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_render_into_missing_folder_creates_it(tmp_path):
+    out = tmp_path / "pics" / "esp.dot"
+    result = run("render", "esp", "-p", "M=8", "-p", "N=8", "-o", str(out))
+    assert result.exit_code == 0 and out.read_text().startswith("digraph"), result.output
 
 
 def test_validate_and_list():

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from conftest import ROOT
 from espdsl.analysis.compare import COLUMNS, compare
+from espdsl.analysis.format import format_compare
 from espdsl.cli import main
 
 MODULES = ["esp", "mobilenet", "shufflenet", "inception", "resnext", "asp", "resnet"]
@@ -37,7 +38,7 @@ def rows() -> dict[str, dict]:
 def test_default_modules_and_exact_keys(rows):
     assert list(rows) == MODULES
     for row in rows.values():
-        assert list(row) == ["module", *COLUMNS]
+        assert list(row) == ["module", *COLUMNS, "notes"]
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -123,3 +124,21 @@ def test_fig3g_md_regenerates_byte_for_byte(tmp_path: Path):
     code, _, err = run("compare", "--format", "markdown", "-o", str(out))
     assert code == 0, err
     assert out.read_bytes() == (ROOT / "analysis" / "fig3g.md").read_bytes()
+
+
+def test_every_difference_from_a_formula_has_its_note():
+    """The terms by hand: K = 8 makes d = 100 // 8 = 12 and the first branch 100 - 7 * 12 = 16
+    channels, 4 more than d, each with a 3x3 kernel on d = 12 inputs: 9 * 12 * 4 = 432 weights;
+    ResNet's second convolution with M = 100, N = 50 is 50 -> 50, not 100 -> 50: 9 * 50 * 50 less."""
+    rows = {r["module"]: r for r in compare(["esp", "inception", "resnet"], {"K": 8})}
+    assert rows["esp"]["params"] - rows["esp"]["params_formula"] == 9 * 12 * 4
+    assert rows["esp"]["notes"]["params"].endswith("n^2d(N - Kd) = 432")
+    assert rows["inception"]["notes"]["params"].endswith("n^2d(N - Kd) = 432")
+    assert "WH(N - Kd) = 12,544 values" in rows["esp"]["notes"]["memory_mb"]  # 56 * 56 * 4
+    assert rows["resnet"]["notes"] == {}
+    row = compare(["resnet"], {"M": 100, "N": 50})[0]
+    assert row["params_formula"] - row["params"] == 9 * 50 * 50
+    assert row["notes"]["params"].endswith("n^2N(N - M) = -22,500")
+    text = format_compare(compare(["esp"], {"K": 8}))
+    assert all(len(line) <= 100 for line in text.splitlines()), text
+    assert "* esp params (compiled vs formula): N/K = 12.5 rounds down to d = 12" in text

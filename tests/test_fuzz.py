@@ -283,7 +283,7 @@ def run_cli(data: dict, command: str, params: list[str]) -> None:
         if result.exit_code == 2:
             lines = result.output.strip().splitlines()
             assert len(lines) == 1, result.output
-            assert lines[0].startswith((str(spec), "error:", str(data_dir("blocks")),
+            assert lines[0].startswith((str(spec), "error:", "-p ", str(data_dir("blocks")),
                                         str(data_dir("zoo")))), lines[0]
             assert list(out.iterdir()) == [], "a failed command wrote something"
         elif command == "compile":

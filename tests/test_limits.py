@@ -202,7 +202,7 @@ def test_activation_memory_before_a_forward(tmp_path):
 
 def test_int_limit_on_parameters_attributes_and_sizes(tmp_path):
     result = run("compile", "espnet", "-p", "alpha3=1e100")
-    assert result.output.startswith("error: parameter 'alpha3' of model 'espnet' is 1e+100, "
+    assert result.output.startswith("-p alpha3=1e100: error: parameter 'alpha3' of model 'espnet' is 1e+100, "
                                     "larger than the int limit; hint: the int limit is 2,147,483,647")
     assert "larger than the int limit" in run("validate", "espnet", "--input",
                                               "1x3x3000000000x8").output

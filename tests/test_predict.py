@@ -81,7 +81,13 @@ def test_tiny_writes_three_consistent_pngs_per_image(tiny, tmp_path):
     result = run("predict", spec, "--weights", weights, *images, "-o", out)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"img{i}_{k}.png" for i in range(3) for k in ("classes", "color", "overlay"))
+        [f"img{i}_{k}.png" for i in range(3) for k in ("classes", "color", "overlay")]
+        + ["legend.png"])
+    # the legend: a swatch per class in the palette's colour (rows of espdsl.legend.ROW px)
+    from espdsl.legend import PAD, ROW
+    legend = np.array(Image.open(out / "legend.png"))
+    swatches = [legend[PAD + i * ROW + ROW // 2, PAD + 4].tolist() for i in range(3)]
+    assert swatches == [[10, 20, 30], [200, 100, 0], [0, 255, 255]]
     model = espdsl.create_model(spec, weights=weights).eval()
     palette = np.array([[10, 20, 30], [200, 100, 0], [0, 255, 255]], np.uint8)
     for path in images:

@@ -260,9 +260,9 @@ def test_generated_analysis_files_regenerate_byte_for_byte(fig5_result, table2):
     for name, result in (("fig5", fig5_result), ("table2", table2[0])):
         text = format_result(result, "markdown")
         assert text == (ROOT / "analysis" / f"{name}.md").read_text(encoding="utf-8"), name
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("| row          |"):]
-    assert table[:table.index("\n\n")] in format_result(fig5_result, "markdown")  # README's table
+    page = (ROOT / "docs" / "paper.md").read_text(encoding="utf-8")
+    table = page[page.index("| row          |"):]
+    assert table[:table.index("\n\n")] in format_result(fig5_result, "markdown")  # docs' table
 
 
 # -- the bench hook, with a real timer -------------------------------------------------------------
@@ -361,11 +361,19 @@ def test_bad_command_lines(tmp_path):
         (["zoo", "fig9", "-p", "alpha3=4"], "every row of study 'fig9' sets alpha3 itself"),
         (["zoo", "fig5", "--emit", "yaml,h5"], "unknown --emit kind 'h5'"),
         (["zoo", "table2c", "-o", str(tmp_path / "mine")], "holds files that espdsl zoo did not write"),
-        (["zoo", "table2c", "-o", str(tmp_path / "no" / "such")], "does not exist"),
+        (["zoo", "table2c", "-o", str(tmp_path / "mine" / "notes.txt" / "x")], "cannot create folder"),
     ]:
         code, _, stderr = cli(*args)
         assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, (args, stderr)
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+
+
+def test_output_folder_is_created_like_predicts(tmp_path):
+    out = tmp_path / "out" / "t2c"
+    code, _, stderr = cli("zoo", "table2c", "-o", str(out))
+    assert code == 0, stderr
+    assert (out / "table2c.md").is_file() and (out / "strided_esp.yaml").is_file()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["t2c"]
 
 
 def test_list_and_help():

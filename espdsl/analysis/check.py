@@ -20,6 +20,7 @@ True
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import weakref
@@ -78,7 +79,8 @@ def ptflops_conv_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     functionals not counted; a bias adds one per output value (see :func:`bias_adds`)."""
     from ..compat import guard_torchvision
     guard_torchvision()     # ptflops imports torchvision.ops when torchvision is installed
-    from ptflops import get_model_complexity_info
+    with _without_torchvision():
+        from ptflops import get_model_complexity_info
 
     ignore = [nn.BatchNorm2d, nn.PReLU, nn.ReLU, nn.AvgPool2d, nn.MaxPool2d, nn.Upsample,
               nn.Dropout, nn.Dropout2d]
@@ -90,6 +92,22 @@ def ptflops_conv_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
             backend_specific_config={"count_functional": False},
             input_constructor=lambda _: {"x": torch.zeros(input_shape)})
     return int(macs)
+
+
+@contextlib.contextmanager
+def _without_torchvision():
+    """Import ptflops without torchvision (seconds to import): ptflops only wants
+    ``torchvision.ops.DeformConv2d`` from it, which espdsl never builds, and skips it on an
+    ImportError. A torchvision already imported is left alone."""
+    import sys
+    if "torchvision" in sys.modules:
+        yield
+        return
+    sys.modules["torchvision"] = None  # type: ignore[assignment]  # import -> ImportError
+    try:
+        yield
+    finally:
+        del sys.modules["torchvision"]
 
 
 def bias_adds(ir: IR) -> int:
@@ -147,16 +165,28 @@ def measure_rf(model: nn.Module, input_shape: tuple[int, ...], shifts: int = 1,
     and last input row and column they depend on, and whether that touches the border (the
     input is then too small to see the whole field). A vector output counts as one pixel."""
     probe = rf_probe(model, dtype)
-    x = torch.ones((1, *input_shape[1:]), dtype=dtype, requires_grad=True)
+    # small inputs: one image per probed pixel, in one batch; the images do not mix (eval
+    # mode), so one backward pass gives each pixel's gradient in its own image (a pass per
+    # pixel costs several times more where per-op overhead dominates); large ones: a pass each
+    per = shifts if input_shape[2] * input_shape[3] <= 256 * 256 else 1
+    found = []
+    for start in range(0, shifts, per):
+        found += _rf_pass(probe, input_shape, range(start, min(shifts, start + per)), dtype)
+    return found
+
+
+def _rf_pass(probe: nn.Module, input_shape: tuple[int, ...], shifts: range,
+             dtype: torch.dtype) -> list[tuple[tuple[int, int], Span, Span, bool]]:
+    x = torch.ones((len(shifts), *input_shape[1:]), dtype=dtype, requires_grad=True)
     out = probe(x)
     if out.dim() == 2:
         out = out[:, :, None, None]
     h, w = out.shape[2] // 2, out.shape[3] // 2
+    pixels = [(min(h + r, out.shape[2] - 1), min(w + r, out.shape[3] - 1)) for r in shifts]
+    (grads,) = torch.autograd.grad(sum(out[i, :, oh, ow].sum() for i, (oh, ow) in enumerate(pixels)), x)
     found = []
-    for r in range(shifts):
-        oh, ow = min(h + r, out.shape[2] - 1), min(w + r, out.shape[3] - 1)
-        (grad,) = torch.autograd.grad(out[0, :, oh, ow].sum(), x, retain_graph=r + 1 < shifts)
-        hit = grad[0].abs().sum(0) > 0
+    for r, (oh, ow) in enumerate(pixels):
+        hit = grads[r].abs().sum(0) > 0
         rows = hit.any(1).nonzero().flatten().tolist()
         cols = hit.any(0).nonzero().flatten().tolist()
         if not rows:
@@ -302,3 +332,45 @@ def truncate(ir: IR, output: str) -> IR:
     graph.add_nodes_from((n, d) for n, d in ir.graph.nodes(data=True) if n in keep)  # in order
     graph.add_edges_from((u, v) for u, v in ir.graph.edges if u in keep and v in keep)
     return dataclasses.replace(ir, graph=graph, output=output, scopes={})
+
+
+def same_program(a: IR, b: IR) -> bool:
+    """Do two IRs hold the same ops with the same attributes in the same order (so they differ
+    only in the sizes of their maps)?"""
+    return [(n.name, n.op, n.inputs, n.attrs, n.shape[0]) for n in a.nodes()] == \
+        [(n.name, n.op, n.inputs, n.attrs, n.shape[0]) for n in b.nodes()]
+
+
+def reduced_input(ir: IR, resolve_at, factors: tuple[int, ...] = (8, 4, 2)):
+    """A smaller input at which the cross-checks prove the same as at ``ir``'s: the largest
+    reduction (each side divided by 8, 4 or 2) at which the network resolves to the same ops
+    with the same attributes (:func:`same_program`) and its smallest map keeps at least 2x2
+    pixels. ``resolve_at(size)`` resolves the spec at ``(N, C, H, W)``. Returns the reduced IR,
+    or None when no reduction qualifies.
+
+    MAC, parameter and memory counts are then computed by the same handlers on the same ops;
+    only the map sizes differ, and those are what the shape rules (checked by ``IR.lint`` on
+    every resolve) give.
+
+    >>> import espdsl
+    >>> small = reduced_input(espdsl.load("espnet"),
+    ...                       lambda size: espdsl.load("espnet", input_size=size))
+    >>> small.input_shape
+    (1, 3, 64, 128)
+    """
+    n, c, h, w = ir.input_shape
+    maps = [nd.shape for nd in ir.nodes() if len(nd.shape) == 3 and nd.shape[1] > 1]
+    if not maps:
+        return None
+    for f in factors:
+        if h % f or w % f:
+            continue
+        if min(s[1] for s in maps) < 2 * f or min(s[2] for s in maps) < 2 * f:
+            continue
+        try:
+            small = resolve_at((n, c, h // f, w // f))
+        except Exception:  # noqa: BLE001 - a size the network cannot take: try a smaller factor
+            continue
+        if same_program(ir, small):
+            return small
+    return None

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Sequence
 from ..api import _registry
 from ..errors import UsageError
 from ..resolve import resolve
+from .explain import explain
 from .formulas import FIG3G_ENV, FIG3G_PARAMS, FIG3G_SIZE, FORMULAS, MODULES, differences, formula_env
 from .walk import analyze_ir
 
@@ -68,6 +69,7 @@ def compare(modules: Sequence[str] | None = None, params: dict[str, Any] | None 
         row["rf"] = totals.rf
         row["macs"] = totals.macs
         row["paper"] = None
+        row["notes"] = explain(module, env, row) if formula else {}
         if formula and formula.paper and _as_in_fig3g(env, spec.params):
             row["paper"] = {"params": formula.paper.params, "memory_mb": formula.paper.memory_mb,
                             "rf": formula.paper.rf, "differs": differences(formula)}

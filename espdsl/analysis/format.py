@@ -68,6 +68,8 @@ def _notes(rows: list[dict]) -> list[str]:
     compared at settings of its own."""
     notes = [f"{row['module']} {key}: {text}" for row in rows if row["paper"]
              for key, text in row["paper"]["differs"].items()]
+    notes += [f"{row['module']} {key} (compiled vs formula): {text}" for row in rows
+              for key, text in row.get("notes", {}).items()]
     notes += [f"{row['module']} at " + ", ".join(f"{k} = {v}" for k, v in
                                                  FORMULAS[row["module"]].settings.items())
               + " (a down-sampler that concatenates its pooled input needs N > M)"
@@ -102,9 +104,19 @@ def format_compare(rows: list[dict], fmt: str = "table", *, settings: dict | Non
     extra = ["gridding"] if rows and "gridding" in rows[0] else []   # compare --gridding
     for line, row in zip(table, rows):
         line += [row[k] for k in extra]
-    body = tabulate(table, headers=["module", *COLUMNS, *extra], disable_numparse=True,
-                    tablefmt="github" if fmt == "markdown" else "simple",
-                    colalign=("left",) + ("right",) * 7 + ("left",) * (1 + len(extra)))
+    headers = ["module", *COLUMNS, *extra] if fmt == "markdown" else [
+        "module", "params\nformula", "\nbuilt", "MB\nformula", "\nbuilt", "rf\nformula",
+        "\nbuilt", "MACs\nbuilt", "paper\n(Fig. 3g)", *extra]
+    import tabulate as tabulate_module
+    padding = tabulate_module.MIN_PADDING
+    if fmt != "markdown":
+        tabulate_module.MIN_PADDING = 0  # the terminal table fits 100 columns
+    try:
+        body = tabulate(table, headers=headers, disable_numparse=True,
+                        tablefmt="github" if fmt == "markdown" else "simple",
+                        colalign=("left",) + ("right",) * 7 + ("left",) * (1 + len(extra)))
+    finally:
+        tabulate_module.MIN_PADDING = padding
     settings = settings or dict(FIG3G_PARAMS)
     where = (", ".join(f"{k} = {v}" for k, v in settings.items())
              + f", W x H = {size[1]} x {size[0]}")
@@ -119,24 +131,40 @@ def format_compare(rows: list[dict], fmt: str = "table", *, settings: dict | Non
             lines += ["", *[f"- {note}" for note in notes]]
         lines += ["", "Regenerate with: `espdsl compare --format markdown -o analysis/fig3g.md`"]
         return "\n".join(lines) + "\n"
-    return "\n".join([f"Fig. 3g modules at {where}", body,
-                      *([""] + [f"{MARK} {note}" for note in notes] if notes else [])])
+    import textwrap
+    wrapped = [line for note in notes for line in textwrap.wrap(
+        f"{MARK} {note}", 100, subsequent_indent="  ", break_on_hyphens=False)]
+    return "\n".join([f"Fig. 3g modules at {where}", body, *([""] + wrapped if notes else [])])
 
 
-def _stats_row(level: int, name: str, stats: Stats) -> list[Any]:
-    return [name, stats.label, "x".join(map(str, stats.shape)),
-            _int(stats.params), _int(stats.macs), _int(stats.elementwise),
-            f"{stats.memory.fig3g_mb:.2f}", f"{stats.memory.peak_mb:.2f}", axes_text(stats.rf),
-            axes_text(stats.stride)]
+def _stats_row(level: int, name: str, stats: Stats, totals: Stats | None = None,
+               units: str = "exact") -> list[Any]:
+    from ..units import count, share
+    whole = totals if totals is not None else stats
+    if stats is whole:  # the total row: its share is 100%, left blank
+        return [name, stats.label, "x".join(map(str, stats.shape[1:])), count(stats.params, units),
+                "", count(stats.macs, units), "", count(stats.elementwise, units),
+                f"{stats.memory.peak_mb:.2f}", f"{axes_text(stats.rf)}/{axes_text(stats.stride)}"]
+    return [name, stats.label, "x".join(map(str, stats.shape[1:])), count(stats.params, units),
+            share(stats.params, whole.params), count(stats.macs, units),
+            share(stats.macs, whole.macs), count(stats.elementwise, units),
+            f"{stats.memory.peak_mb:.2f}", f"{axes_text(stats.rf)}/{axes_text(stats.stride)}"]
 
 
-HEADERS = ["node", "block", "output", "params", "MACs", "elementwise", "conv out MB",
-           "peak MB", "rf", "stride"]
+# The terminal table fits 100 columns: the output shape without the batch, each count's share
+# of the total beside it, rf/stride in one column; conv-output memory (Fig. 3g's convention) is
+# in the totals below it and in CSV/JSON.
+HEADERS = ["node", "block", "output CxHxW", "params", "%", "MACs", "%", "elem. ops", "peak MB",
+           "rf/stride"]
 
 
 def format_analysis(result: Analysis, fmt: str = "table", depth: int = 1,
-                    checks: list[CheckRow] | None = None) -> str:
-    """The per-node table (spec nodes down to ``depth``) and the totals, in ``fmt``."""
+                    checks: list[CheckRow] | None = None, units: str = "exact",
+                    check_note: str | None = None) -> str:
+    """The per-node table (spec nodes down to ``depth``) and the totals, in ``fmt``: each
+    node's parameters and MACs with its share of the total; ``units`` ``exact`` (integers),
+    ``human`` (SI prefixes) or ``both`` in tables; the totals always show both."""
+    from ..units import si
     from tabulate import tabulate
     rows = result.rows(depth)
     totals = result.totals
@@ -148,6 +176,8 @@ def format_analysis(result: Analysis, fmt: str = "table", depth: int = 1,
             "totals": totals.as_dict()}
         if checks is not None:
             doc["check"] = [c.as_dict() for c in checks]
+            if check_note:
+                doc["check_note"] = check_note
         return json.dumps(doc, indent=2, default=str)
     if fmt == "csv":
         keys = ["name", "block", "level", "shape", "params", "macs", "elementwise",
@@ -159,20 +189,28 @@ def format_analysis(result: Analysis, fmt: str = "table", depth: int = 1,
                  for line in lines]
         lines[-1][0] = "total"
         return _csv(keys, lines)
-    table = [_stats_row(level, scope.path, stats) for level, scope, stats in rows]
-    table.append(_stats_row(1, "total", totals))
+    table = [_stats_row(level, scope.path, stats, totals, units) for level, scope, stats in rows]
+    table.append(_stats_row(1, "total", totals, totals, units))
     tablefmt = "github" if fmt == "markdown" else "simple"
-    body = tabulate(table, headers=HEADERS, tablefmt=tablefmt, disable_numparse=True,
-                    colalign=("left", "left", "left") + ("right",) * 7)
-    params = one_line(", ".join(f"{k}={v}" for k, v in result.ir.params.items()
-                                if isinstance(v, (int, float, str)) and not isinstance(v, bool)))
+    import tabulate as tabulate_module
+    padding = tabulate_module.MIN_PADDING
+    if fmt != "markdown":
+        tabulate_module.MIN_PADDING = 0
+    try:
+        body = tabulate(table, headers=HEADERS, tablefmt=tablefmt, disable_numparse=True,
+                        colalign=("left", "left", "left") + ("right",) * 7)
+    finally:
+        tabulate_module.MIN_PADDING = padding
+    from ..paramtext import param_text
+    params = param_text({k: v for k, v in result.ir.params.items()
+                         if isinstance(v, (int, float, str, bool))})
     inp = "x".join(map(str, result.ir.input_shape))
     split = ", ".join(f"{k} {v:,}" for k, v in totals.params_by_kind.items())
     macs = ", ".join(f"{k} {v:,}" for k, v in totals.macs_by_op.items())
     work = ", ".join(f"{k} {v:,}" for k, v in totals.elementwise_by_op.items())
     lines = [f"{result.ir.name} ({params}) at input {inp}", "", body, "",
-             f"params: {totals.params:,} ({split})",
-             f"MACs: {totals.macs:,} ({macs or 'none'})",
+             f"params: {totals.params:,} = {si(totals.params)} ({split})",
+             f"MACs: {totals.macs:,} = {si(totals.macs)} ({macs or 'none'})",
              f"element-wise ops: {totals.elementwise:,} ({work or 'none'})",
              f"not counted (data movement): {', '.join(sorted(totals.ignored)) or 'none'}",
              f"memory: conv outputs {totals.memory.fig3g_mb:.2f} MB (Fig. 3g convention), "
@@ -183,8 +221,15 @@ def format_analysis(result: Analysis, fmt: str = "table", depth: int = 1,
     if totals.unknown:
         lines.append("UNKNOWN ops (no handler, not counted): "
                      + ", ".join(f"{k} x{v}" for k, v in totals.unknown.items()))
+    if fmt != "markdown":  # the terminal: every line within 100 columns
+        import textwrap
+        lines = [part for line in lines for part in (
+            [line] if line is body or len(line) <= 100 else
+            textwrap.wrap(line, 100, subsequent_indent="  ", break_on_hyphens=False))]
     if checks is not None:
-        lines += ["", format_checks(checks, tablefmt)]
+        import textwrap
+        note = textwrap.wrap(check_note, 100, break_on_hyphens=False) if check_note else []
+        lines += ["", *note, format_checks(checks, tablefmt)]
     return "\n".join(lines)
 
 

@@ -25,10 +25,15 @@ from .options import (blocks_option, input_option, param_option, parse_params, p
 @click.option("--optimize", is_flag=True,
               help="The inference build (espdsl.passes: batch norms folded, channels-last, "
                    "memory plan): its summary, and what -o exports.")
+@click.option("--opset", type=click.IntRange(7, 30), default=None,
+              help="ONNX opset of a .onnx export (default: the exporter's).")
+@click.option("--static-shape", is_flag=True,
+              help="ONNX: fix batch, height and width to --input (default: dynamic axes).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: tuple[str, ...],
-            output: str | None, weights: str | None, optimize: bool, fmt: str) -> None:
+            output: str | None, weights: str | None, optimize: bool, opset: int | None,
+            static_shape: bool, fmt: str) -> None:
     """Compile SPEC (a zoo/block name or a YAML path) to PyTorch and print its summary."""
     from ..api import load
     from ..summary import format_summary, summarize
@@ -38,6 +43,7 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
                          EXPORT_HINT)
     ir = load(spec, input_size=parse_size(input_size), blocks=blocks, **parse_params(params))
     model = source = fit = None
+    trained = ir
     if output and Path(output).suffix.lower() in TRACED:
         from ..limits import check_forward
         check_forward(ir, keep_all=True)  # a trace holds every activation; before building
@@ -57,8 +63,11 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
     rows, totals = summarize(ir)
     if output:
         from ..export import export
-        export(model, ir, Path(output), source)
+        export(model, ir, Path(output), source, opset=opset, dynamic=not static_shape)
     click.echo(format_summary(rows, totals, fmt))
+    if optimize and fmt != "json":
+        from ..summary import folding_note
+        click.echo(folding_note(trained, ir))
     if fit is not None and fit.keymap and fmt != "json":
         dropped = f"; {len(fit.dropped)} tensors it does not use dropped" if fit.dropped else ""
         click.echo(f"weights: through the spec's '{fit.keymap}' key map{dropped}")

@@ -39,6 +39,8 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise UsageError(f"bad parameter '{item}'", None, "write -p NAME=VALUE, e.g. -p alpha3=5")
         out[key] = parse_cli_value(value)
+        from ..origin import note
+        note(key, f"-p {item.strip()}")
     return out
 
 
@@ -49,4 +51,8 @@ def parse_size(text: str | None) -> tuple[int, ...] | None:
     parts = re.split(r"[x,×]", text.strip().lower())
     if len(parts) not in (2, 3, 4) or not all(p.isdigit() and int(p) > 0 for p in parts):
         raise UsageError(f"bad input size '{text}'", None, "write e.g. 1x3x512x1024 or 512x1024")
+    from ..origin import note
+    reading = {2: "H x W", 3: "C x H x W", 4: "N x C x H x W"}[len(parts)]
+    note("input", f"--input {text.strip()}")
+    note("input_reading", reading)
     return tuple(int(p) for p in parts)

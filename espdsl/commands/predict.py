@@ -51,4 +51,5 @@ def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks:
         click.echo(f"note: the spec's predict section names {len(declared)} classes, the model has "
                    f"{len(cfg.class_names)}; using generated colours", err=True)
     written = predict_files(model, cfg, images, out_dir, device=device, original_size=original_size)
-    click.echo(f"wrote {len(written)} files for {len(written) // 3} image(s) into {Path(out_dir)}")
+    count = len({p.name.rsplit("_", 1)[0] for p in written if p.name != "legend.png"})
+    click.echo(f"wrote {len(written)} files for {count} image(s) into {Path(out_dir)}")

@@ -19,6 +19,10 @@ EMITS = ("yaml", "py", "onnx")
               help="What to print (markdown: the full report).")
 @click.option("--emit", default="yaml", show_default=True, metavar="yaml,py,onnx",
               help="What to write per row into the -o folder.")
+@click.option("--plot-format", "plot_format", default="png", show_default=True,
+              metavar="png,svg,pdf", help="Formats of the plots written into the -o folder.")
+@click.option("--dpi", type=click.IntRange(30, 1200), default=150, show_default=True,
+              help="Resolution of the plots (PNG pixels per inch; the figure is 7.5 x 4.6 in).")
 @click.option("--bench", is_flag=True,
               help="Add each row's measured latency and a latency plot (uses espdsl bench).")
 @click.option("--runs", type=int, default=200, show_default=True,
@@ -26,7 +30,7 @@ EMITS = ("yaml", "py", "onnx")
 @click.option("--warmup", type=int, default=10, show_default=True,
               help="With --bench: untimed runs first.")
 def command(study: str | None, params: tuple[str, ...], out_dir: str | None, fmt: str, emit: str,
-            bench: bool, runs: int, warmup: int) -> None:
+            plot_format: str, dpi: int, bench: bool, runs: int, warmup: int) -> None:
     """Without STUDY, list the studies; with one (a name or a study YAML path), run it.
 
     \b
@@ -47,8 +51,10 @@ def command(study: str | None, params: tuple[str, ...], out_dir: str | None, fmt
     if bad or not kinds:
         raise UsageError(f"unknown --emit kind '{bad[0] if bad else emit}'", None,
                          f"a comma-separated list of {', '.join(EMITS)}")
+    from ..study.plot import parse_formats
+    formats = parse_formats(plot_format)  # refused before any work
     result = run_study(study, parse_params(params), out=out_dir, emit=kinds, bench=bench,
-                       runs=runs, warmup=warmup, progress=True)
+                       runs=runs, warmup=warmup, progress=True, plot_formats=formats, dpi=dpi)
     click.echo(format_result(result, fmt).rstrip("\n"))
     if out_dir:
         click.echo(f"wrote {out_dir}", err=True)

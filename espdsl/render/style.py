@@ -235,8 +235,8 @@ def level_text(level: float) -> str:
 
 def graph_label(ir: IR, view: View) -> str:
     esc = html.escape
-    params = ", ".join(f"{k}={v}" for k, v in ir.params.items())
-    head = f"{ir.name} ({params})" if params else ir.name
+    from ..paramtext import titled
+    head = titled(ir.name, ir.params)
     sub = f"input {shape_text(ir.input_shape)} \u2192 output {shape_text(ir.output_shape)}"
     if ir.meta.get("passes"):
         sub += " \u00b7 optimized for inference"

@@ -22,11 +22,13 @@ from .spec import Study, list_studies, parse_study, read_study
 
 def run_study(study: str | Path | Study, params: dict[str, Any] | None = None, *,
               out: str | Path | None = None, emit: Iterable[str] = ("yaml",), bench: bool = False,
-              runs: int = 200, warmup: int = 10, progress: bool = False) -> StudyResult:
+              runs: int = 200, warmup: int = 10, progress: bool = False,
+              plot_formats: Iterable[str] = ("png",), dpi: int | None = None) -> StudyResult:
     """Run a study (a shipped study's name, a path, or a :class:`Study`) and, with ``out``,
     write its folder (all or nothing). ``params`` override the study's shared parameters;
     ``bench`` adds the measured latency (the mean of ``runs`` timed runs after ``warmup``; the
-    paper's protocol is 200). ``.rows`` of the result are plain dicts."""
+    paper's protocol is 200); ``plot_formats`` (png, svg, pdf) and ``dpi`` for the plots.
+    ``.rows`` of the result are plain dicts."""
     from functools import partial
 
     from ..errors import UsageError
@@ -39,7 +41,7 @@ def run_study(study: str | Path | Study, params: dict[str, Any] | None = None, *
     result = run(study, params, timer=timer, progress=progress)
     if out is not None:
         from .write import write_study
-        write_study(result, out, emit)
+        write_study(result, out, emit, plot_formats=plot_formats, dpi=dpi)
     return result
 
 

@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 from .. import __version__
 from ..errors import UsageError
+from ..files import created_folder
 from .plot import draw
 from .run import Built, StudyResult
 from .table import format_result
@@ -31,7 +32,8 @@ EMITS = ("yaml", "py", "onnx")
 MARKER = ".espdsl-zoo"
 
 
-def write_study(result: StudyResult, out: str | Path, emit: Iterable[str] = ("yaml",)) -> list[Path]:
+def write_study(result: StudyResult, out: str | Path, emit: Iterable[str] = ("yaml",), *,
+                plot_formats: Iterable[str] = ("png",), dpi: int | None = None) -> list[Path]:
     """Write ``result`` into the folder ``out``; returns the files written (inside ``out``).
 
     >>> import pathlib, tempfile
@@ -49,13 +51,21 @@ def write_study(result: StudyResult, out: str | Path, emit: Iterable[str] = ("ya
     if bad:
         raise UsageError(f"unknown --emit kind '{bad[0]}'", None, f"choose from {', '.join(EMITS)}")
     _check_target(out)
+    from .plot import DEFAULT_DPI, parse_formats
+    plots = (parse_formats(",".join(plot_formats)), dpi or DEFAULT_DPI)
+    with created_folder(out.parent, out):
+        return _write_atomic(result, out, emit, plots)
+
+
+def _write_atomic(result: StudyResult, out: Path, emit: list[str],
+                  plots: tuple[list[str], int]) -> list[Path]:
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror}", None,
                          "choose an output folder you can write to") from None
     try:
-        files = [f.relative_to(tmp) for f in _write_into(result, tmp, emit)]
+        files = [f.relative_to(tmp) for f in _write_into(result, tmp, emit, plots)]
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
@@ -70,9 +80,6 @@ def write_study(result: StudyResult, out: str | Path, emit: Iterable[str] = ("ya
 
 
 def _check_target(out: Path) -> None:
-    if not out.parent.is_dir():
-        raise UsageError(f"cannot write {out}: folder {out.parent} does not exist", None,
-                         "create it first or choose another output folder")
     if out.exists():
         if not out.is_dir():
             raise UsageError(f"{out} exists and is not a folder", None, "give -o a folder")
@@ -96,22 +103,22 @@ def _swap(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_into(result: StudyResult, folder: Path, emit: list[str]) -> list[Path]:
+def _write_into(result: StudyResult, folder: Path, emit: list[str],
+                plots: tuple[list[str], int]) -> list[Path]:
+    plot_formats, dpi = plots
     study = result.study
     files: list[Path] = []
     if result.parts:
         for part in result.parts:
             sub = folder / part.study.name
             sub.mkdir()
-            files += _write_into(part, sub, emit)
+            files += _write_into(part, sub, emit, plots)
     else:
         documents: dict[str, Any] = {}
         for name, built in result.built.items():
             files += _emit_row(result, name, built, folder, emit, documents)
         for plot in study.plots:
-            path = folder / f"{plot.name}.png"
-            if draw(result, plot, path):
-                files.append(path)
+            files += draw(result, plot, folder / plot.name, formats=plot_formats, dpi=dpi)
     for fmt, suffix in (("markdown", "md"), ("csv", "csv"), ("json", "json")):
         path = folder / f"{study.name}.{suffix}"
         text = format_result(result, fmt)
