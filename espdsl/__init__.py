@@ -31,6 +31,7 @@ _LAZY = {
     "analyze": "analysis", "render": "render", "to_digraph": "render",
     "optimize": "passes", "bench": "bench",
     "run_study": "study", "list_studies": "study",
+    "totals": "summaries",
 }
 
 __all__ = [
@@ -38,7 +39,7 @@ __all__ = [
     "IR", "Node", "Scope", "EspdslError", "SpecError", "ExprError", "RegistryError",
     "ResolveError", "StudyError", "UsageError", "WeightsError", "LimitError", "Loc",
     "__version__", "analyze", "render", "to_digraph", "run_study", "list_studies", "optimize",
-    "bench", "limits",
+    "bench", "limits", "totals",
 ]
 
 
