@@ -297,6 +297,8 @@ def _normal(f: Field) -> tuple[Field, tuple | None]:
     a, b = f.a[0], f.b[0]
     if a is None or (a == 0 and b == 0):
         return f, None
+    if len(f.a) == 1:
+        return Field(f.stride, (0,), (0,), f.step), (a, b)
     return Field(f.stride, tuple(None if x is None else _whole(x - a) for x in f.a),
                  tuple(None if x is None else _whole(x - b) for x in f.b), f.step), (a, b)
 
@@ -305,6 +307,8 @@ def _shift(f: Field, move: tuple | None) -> Field:
     if move is None:
         return f
     a, b = move
+    if len(f.a) == 1 and f.a[0] is not None:
+        return Field(f.stride, (_whole(f.a[0] + a),), (_whole(f.b[0] + b),), f.step)
     return Field(f.stride, tuple(None if x is None else _whole(x + a) for x in f.a),
                  tuple(None if x is None else _whole(x + b) for x in f.b), f.step)
 
@@ -411,22 +415,26 @@ class _Summarizer(Resolver):
         """One op or block instance. A block instance is memoised per (spec node, the values of
         the parameters its arguments read, input shape): a hit adds its scope and replays the
         summary without evaluating the arguments again."""
-        if entry.op is not None or len(inputs) != 1:
+        if entry.op is None and len(inputs) != 1:
             return super().unit(spec, entry, env, path, inputs, prefix)
         memo = spec.__dict__.setdefault("_summary_units", {})
-        base = (id(entry), inputs[0].shape, self.registry_state, self.blocks, self.limits)
+        base = (id(entry), tuple(v.shape for v in inputs), self.registry_state, self.blocks,
+                self.limits)
         seen = memo.get(base)
         try:
             for names, table in seen or ():
                 hit = table.get(tuple(env.get(n, _MISSING) for n in names))
                 if hit is not None and hit[0] is entry:
-                    return self._again(hit, path, inputs[0], prefix)
+                    return self._again(hit, path, inputs, prefix)
         except TypeError:            # an unhashable value (a list from a 'for'): no memo
             return super().unit(spec, entry, env, path, inputs, prefix)
         reads = _Reads(env)
         self.replayed = None
         out, inner = super().unit(spec, entry, reads, path, inputs, prefix)
-        scope = self.scopes[path]
+        scope = self.scopes.get(path)
+        if entry.op is not None and scope is not None and scope.kind == "op":
+            node = self.steps[-1]           # the op just added (an identity adds none)
+            self.replayed = (node.op, node.attrs, node.shape)
         if self.replayed is not None:
             names = tuple(sorted(reads.seen))
             try:
@@ -442,9 +450,16 @@ class _Summarizer(Resolver):
             table[key] = (entry, scope.block, scope.loc, self.replayed)
         return out, inner
 
-    def _again(self, hit: tuple, path: str, inp: Value, prefix: str) -> tuple[Value, dict[str, Value]]:
+    def _again(self, hit: tuple, path: str, inputs: list[Value],
+               prefix: str) -> tuple[Value, dict[str, Value]]:
         _, kind, loc, summary = hit
         parent = path.rsplit(".", 1)[0] if "." in path[len(prefix):] else _parent(prefix)
+        if isinstance(summary, tuple):      # an op: (op, attributes, output shape)
+            op, attrs, shape = summary
+            self.add_scope(Scope(path, "op", op, parent, [v.node for v in inputs], path,
+                                 [v.shape for v in inputs], shape, loc=loc))
+            return self.add_node(path, op, inputs, attrs, shape, path, loc), {}
+        inp = inputs[0]
         scope = self.add_scope(Scope(path, "block", kind, parent, [inp.node],
                                      in_shapes=[inp.shape], loc=loc))
         out, inner, bound = self.replay(summary, path, inp)
@@ -564,3 +579,16 @@ def totals_of(spec: Spec, params: dict[str, Any] | None = None, *, registry: Any
     with limits.pinned():
         return _resolve(spec, params, registry=registry, input_size=input_size,
                         resolver=_Summarizer)
+
+
+def clear_caches(registry: Registry | None = None) -> None:
+    """Forget every summary (of the specs of ``registry``, the default one when None) and the
+    memoised op costs and fields: the next run starts cold (benchmarks)."""
+    from .registry import default_registry
+    reg = registry or default_registry()
+    for name in reg.names():
+        spec = reg.get(name)
+        for attr in (_Summarizer.cache_name, "_summary_units"):
+            spec.__dict__.pop(attr, None)
+    _THROUGH.clear()
+    _COSTS.clear()
