@@ -31,7 +31,7 @@ _LAZY = {
     "analyze": "analysis", "render": "render", "to_digraph": "render",
     "optimize": "passes", "bench": "bench",
     "run_study": "study", "list_studies": "study",
-    "totals": "summaries",
+    "totals": "summaries", "explore": "space", "list_spaces": "space",
 }
 
 __all__ = [
@@ -39,7 +39,7 @@ __all__ = [
     "IR", "Node", "Scope", "EspdslError", "SpecError", "ExprError", "RegistryError",
     "ResolveError", "StudyError", "UsageError", "WeightsError", "LimitError", "Loc",
     "__version__", "analyze", "render", "to_digraph", "run_study", "list_studies", "optimize",
-    "bench", "limits", "totals",
+    "bench", "limits", "totals", "explore", "list_spaces",
 ]
 
 
