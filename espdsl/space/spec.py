@@ -225,6 +225,9 @@ def space_from_document(doc: Document) -> Space:
     if err:
         raise err
     data = doc.data
+    if "axes" not in data:
+        raise SpaceError("a space needs 'axes'", doc.loc(()),
+                         "e.g. axes: {alpha3: {range: [1, 10]}, module: [esp, mobilenet]}")
     search = data.get("search") or {}
     latency = data.get("latency") or {}
     space = Space(name=data["space"], title=data.get("title", data["space"]),
@@ -305,7 +308,10 @@ def _constraint(text: str, loc: Loc, space: Space) -> Constraint:
     assert m is not None  # the schema's pattern
     figure, op, rhs = m.groups()
     _check_figure(figure, loc, allow_measured=False)
-    bound = evaluate(rhs, dict(space.params), loc.shifted(m.start(3)) if loc else None)
+    try:
+        bound = evaluate(rhs, dict(space.params), loc.shifted(m.start(3)) if loc else None)
+    except EspdslError as exc:
+        raise SpaceError(exc.message, exc.loc, exc.hint) from None
     if isinstance(bound, bool) or not isinstance(bound, (int, float)):
         raise SpaceError(f"constraint '{text}': the bound is not a number", loc,
                          "write e.g. 'params <= 400000' or 'macs <= 5e9'")
