@@ -32,10 +32,12 @@ def search(space: Space, evaluator: Any, *, trials: int, seed: int, sampler: str
     if not objectives:
         raise UsageError(f"space '{space.name}' has only measured objectives", None,
                          "a search needs an objective the analysis gives (params, macs, ...)")
-    if sampler == "random":
-        chosen = optuna.samplers.RandomSampler(seed=seed)
-    else:
-        chosen = optuna.samplers.NSGAIISampler(population_size=space.population, seed=seed)
+    def make(seed: int) -> Any:
+        if sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.NSGAIISampler(population_size=space.population, seed=seed)
+
+    chosen = make(seed)
     url = None
     if storage is not None:
         path = Path(storage)
@@ -55,6 +57,9 @@ def search(space: Space, evaluator: Any, *, trials: int, seed: int, sampler: str
         if all(a.name in trial.params for a in axes):
             evaluator({a.name: trial.params[a.name] for a in axes})
     left = trials - len(study.trials)
+    if study.trials:
+        # a resumed run: a sampler seeded as the first one would draw its points again
+        study.sampler = make(seed + len(study.trials))
 
     def objective(trial: Any) -> Any:
         values = {}
