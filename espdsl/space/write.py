@@ -10,15 +10,13 @@ it is empty or an earlier ``espdsl explore`` output.
 """
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from .. import __version__
 from ..errors import UsageError
 from ..study.run import Built
-from ..study.write import _swap, pinned_spec
+from ..study.write import pinned_spec, write_folder
 from .plot import draw_pair, plot_pairs
 from .run import ExploreResult
 from .table import format_rows, report
@@ -30,24 +28,7 @@ def write_space(result: ExploreResult, out: str | Path) -> list[Path]:
     """Write ``result`` into the folder ``out``; returns the files written."""
     out = Path(out)
     _check_target(out)
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror}", None,
-                         "choose an output folder you can write to") from None
-    try:
-        files = [f.relative_to(tmp) for f in _write_into(result, tmp)]
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        _swap(tmp, out)
-    except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror or exc}", None,
-                         "check the disk and the folder's permissions; nothing was written") from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return [out / f for f in files]
+    return write_folder(out, lambda tmp: _write_into(result, tmp))
 
 
 def _check_target(out: Path) -> None:

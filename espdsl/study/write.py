@@ -19,7 +19,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .. import __version__
 from ..errors import UsageError
@@ -47,13 +47,18 @@ def write_study(result: StudyResult, out: str | Path, emit: Iterable[str] = ("ya
     if bad:
         raise UsageError(f"unknown --emit kind '{bad[0]}'", None, f"choose from {', '.join(EMITS)}")
     _check_target(out)
+    return write_folder(out, lambda tmp: _write_into(result, tmp, emit))
+
+
+def write_folder(out: Path, fill: Callable[[Path], list[Path]]) -> list[Path]:
+    """Fill a temporary folder beside ``out`` and move it into place (all or nothing)."""
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror}", None,
                          "choose an output folder you can write to") from None
     try:
-        files = [f.relative_to(tmp) for f in _write_into(result, tmp, emit)]
+        files = [f.relative_to(tmp) for f in fill(tmp)]
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
