@@ -17,7 +17,7 @@ networks.
 ... ''')
 >>> r = run(s)
 >>> r.mode, len(r.rows), [row["name"] for row in r.front()]
-('enumerate', 8, ['alpha31_K8', 'alpha32_K8', 'alpha33_K8'])
+('enumerate', 8, ['alpha31_K8', 'alpha32_K8', 'alpha33_K8', 'alpha34_K8'])
 """
 from __future__ import annotations
 
