@@ -1,11 +1,11 @@
 """A space run's plots (matplotlib, headless): one PNG per pair of objectives, every feasible
 network a faint dot, the Pareto front drawn as a staircase with its networks labelled, and the
-references (e.g. the paper's own network) as labelled stars."""
+references (e.g. the paper's own network) as labelled stars; the front of the pair itself is
+the black staircase, every few of its networks labelled."""
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
 
 from ..study.plot import LABELS
 from .run import ExploreResult, objective_value
@@ -20,7 +20,7 @@ def plot_pairs(result: ExploreResult) -> list[tuple[str, str]]:
     return list(itertools.combinations(figures, 2))
 
 
-def draw_pair(result: ExploreResult, x: str, y: str, path: str | Path, labels: int = 10) -> bool:
+def draw_pair(result: ExploreResult, x: str, y: str, path: str | Path, labels: int = 8) -> bool:
     """Write the plot of ``y`` against ``x`` to ``path``; False when no row has both."""
     rows = [r for r in result.feasible
             if objective_value(r, x) is not None and objective_value(r, y) is not None]
@@ -45,13 +45,14 @@ def draw_pair(result: ExploreResult, x: str, y: str, path: str | Path, labels: i
                    label=f"Pareto front over all objectives ({len(front)})")
         pair_front = _pair_front(rows, x, y, senses)
         ax.step([objective_value(r, x) for r in pair_front],
-                [objective_value(r, y) for r in pair_front], where="post", color="tab:red",
-                alpha=0.7, linewidth=1.2, zorder=3, label="front of this pair")
+                [objective_value(r, y) for r in pair_front], where="post", color="black",
+                linewidth=1.0, zorder=5, label=f"front of this pair ({len(pair_front)}, labelled)")
         texts = []
-        step = max(1, len(front) // labels)
-        for r in front[::step]:
+        step = max(1, -(-len(pair_front) // labels))
+        for r in pair_front[::step]:
             texts.append(ax.annotate(r["name"], (objective_value(r, x), objective_value(r, y)),
-                                     fontsize=6.5, xytext=(4, 3), textcoords="offset points"))
+                                     fontsize=6, xytext=(5, -3), textcoords="offset points",
+                                     zorder=6))
         for ref in result.references:
             rx, ry = objective_value(ref, x), objective_value(ref, y)
             if rx is None or ry is None:
@@ -60,7 +61,6 @@ def draw_pair(result: ExploreResult, x: str, y: str, path: str | Path, labels: i
                        linewidths=0.6, zorder=5)
             texts.append(ax.annotate(ref["name"], (rx, ry), fontsize=8, color="tab:blue",
                                      xytext=(6, -10), textcoords="offset points"))
-        _spread(ax, texts)
         ax.set_xlabel(_label(x, senses))
         ax.set_ylabel(_label(y, senses))
         ax.set_title(f"{result.space.title}: {y} against {x}", fontsize=9)
@@ -91,11 +91,3 @@ def _label(figure: str, senses: dict[str, str]) -> str:
     text = LABELS.get("latency_ms" if figure == "latency" else figure, figure)
     sense = senses.get(figure)
     return f"{text} ({'lower' if sense == 'min' else 'higher'} is better)" if sense else text
-
-
-def _spread(ax: Any, texts: list) -> None:
-    try:
-        from adjustText import adjust_text
-    except ImportError:       # labels stay where they were put
-        return
-    adjust_text(texts, ax=ax, arrowprops=dict(arrowstyle="-", color="gray", lw=0.4))
