@@ -63,7 +63,7 @@ def draw_pair(result: ExploreResult, x: str, y: str, path: str | Path, labels: i
                                      xytext=(6, -10), textcoords="offset points"))
         ax.set_xlabel(_label(x, senses))
         ax.set_ylabel(_label(y, senses))
-        ax.set_title(f"{result.space.title}: {y} against {x}", fontsize=9)
+        ax.set_title(f"{result.space.name}: {y} against {x} ({len(rows):,} feasible networks)", fontsize=9)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="best")
         fig.tight_layout()
