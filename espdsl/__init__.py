@@ -32,6 +32,7 @@ _LAZY = {
     "optimize": "passes", "bench": "bench",
     "run_study": "study", "list_studies": "study",
     "footprint": "analysis.footprint",
+    "totals": "summaries", "explore": "space", "list_spaces": "space",
 }
 
 __all__ = [
@@ -39,7 +40,7 @@ __all__ = [
     "IR", "Node", "Scope", "EspdslError", "SpecError", "ExprError", "RegistryError",
     "ResolveError", "StudyError", "UsageError", "WeightsError", "LimitError", "Loc",
     "__version__", "analyze", "render", "to_digraph", "run_study", "list_studies", "optimize",
-    "bench", "limits", "footprint",
+    "bench", "limits", "footprint", "totals", "explore", "list_spaces",
 ]
 
 

@@ -127,7 +127,13 @@ class Resolver:
     ``blocks`` is the chain of block instances being resolved (for the ``block_depth`` limit);
     the graph's size (ops plus scopes) is kept within ``ir_size`` as it grows, and a repeat or a
     ``for`` is refused as soon as its first copy shows that all of them would not fit.
+
+    A subclass may record block instances as something other than :class:`Recipe` (it names
+    its own per-spec cache in ``cache_name`` and overrides ``record``, ``replay``, ``add_node``
+    and ``finish``): :mod:`espdsl.totals` keeps one summary per distinct block instance.
     """
+
+    cache_name = "_recipes"     # the per-spec cache of recorded block instances
 
     def __init__(self, registry: Registry, registry_state: tuple | None = None,
                  blocks: tuple[str, ...] = ()):
@@ -268,7 +274,7 @@ class Resolver:
         key = (tuple(sorted((k, type(v), v) for k, (v, _) in args.items())), inp.shape,
                self.registry_state)
         try:
-            recipes = spec.__dict__.setdefault("_recipes", {})
+            recipes = spec.__dict__.setdefault(self.cache_name, {})
             recipe = recipes.get(key)
         except TypeError:  # an unhashable argument: resolve without the cache
             recipes, recipe = None, None
@@ -290,6 +296,14 @@ class Resolver:
 
     def nodes(self) -> list[Node]:
         return [data["node"] for _, data in self.graph.nodes(data=True)]
+
+    def finish(self, spec: Spec, out: Value, env: dict, batch: int) -> IR:
+        """The linted IR of a resolved root ``spec`` with output ``out``."""
+        ir = IR(spec.name, spec.kind, self.graph, out.node, batch, env, self.scopes, spec.file,
+                spec.meta)
+        prune(ir, self.cut)
+        ir.lint()
+        return ir
 
     def replay(self, recipe: "Recipe", path: str, inp: Value) -> tuple[Value, dict[str, Value], dict]:
         """Add a recorded instance at ``path`` on input ``inp``."""
@@ -659,13 +673,13 @@ def resolve(spec: Spec, params: dict[str, Any] | None = None, *, registry: Regis
 
 
 def _resolve(spec: Spec, params: dict[str, Any] | None, *, registry: Registry,
-             input_size: tuple[int, ...] | None) -> IR:
+             input_size: tuple[int, ...] | None, resolver: type[Resolver] = Resolver) -> Any:
     params = dict(params or {})
     for path in spec.blocks:
         from pathlib import Path
         base = Path(spec.file).parent
         registry.add_dir((base / path) if not Path(path).is_absolute() else Path(path), loc=spec.loc(("blocks",)))
-    r = Resolver(registry)
+    r = resolver(registry)
     root_loc = Loc(spec.file)
     args = {k: (v, param_loc(k)) for k, v in params.items()}
     # bind once to learn the input channels and size (a block's M comes from its params)
@@ -714,13 +728,12 @@ def _resolve(spec: Spec, params: dict[str, Any] | None, *, registry: Registry,
     r.scopes[""] = Scope("", "root", spec.name, None, [], in_shapes=[shape], loc=root_loc)
     out, _, env = r.instantiate(spec, args, "", inp, root_loc)
     r.scopes[""].output, r.scopes[""].out_shape, r.scopes[""].params = out.node, out.shape, env
-    ir = IR(spec.name, spec.kind, r.graph, out.node, batch, env, r.scopes, spec.file, spec.meta)
-    prune(ir, r.cut)
-    if spec.kind == "model" and input_size is None and not {"channels", "size"} <= set(spec.input):
+    result = r.finish(spec, out, env, batch)
+    if isinstance(result, IR) and spec.kind == "model" and input_size is None \
+            and not {"channels", "size"} <= set(spec.input):
         missing = " and ".join(k for k in ("channels", "size") if k not in spec.input)
         what = "has no input: section" if not spec.input else f"input: gives no {missing}"
-        ir.meta = {**ir.meta, "assumed_input": (
+        result.meta = {**result.meta, "assumed_input": (
             f"the spec {what}; assumed {shape[0]} channels at "
             f"{shape[1]}x{shape[2]} (set input: {{channels: C, size: [H, W]}} or pass --input)")}
-    ir.lint()
-    return ir
+    return result

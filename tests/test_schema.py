@@ -16,8 +16,10 @@ from espdsl.spec import NODE_KEYS, STEP_KEYS, TOP_KEYS
 
 # the shipped files each format's schema must accept
 SHIPPED = {
-    "spec": lambda: sorted(data_dir("blocks").glob("*.yaml")) + sorted(data_dir("zoo").glob("*.yaml")),
+    "spec": lambda: sorted(data_dir("blocks").glob("*.yaml")) + sorted(data_dir("zoo").glob("*.yaml"))
+    + sorted((data_dir("zoo") / "spaces" / "bases").glob("*.yaml")),
     "study": lambda: sorted((data_dir("zoo") / "studies").glob("*.yaml")),
+    "space": lambda: sorted((data_dir("zoo") / "spaces").glob("*.yaml")),
 }
 
 

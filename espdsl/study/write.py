@@ -19,7 +19,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .. import __version__
 from ..errors import UsageError
@@ -53,19 +53,24 @@ def write_study(result: StudyResult, out: str | Path, emit: Iterable[str] = ("ya
     _check_target(out)
     from .plot import DEFAULT_DPI, parse_formats
     plots = (parse_formats(",".join(plot_formats)), dpi or DEFAULT_DPI)
+    return write_folder(out, lambda tmp: _write_into(result, tmp, emit, plots))
+
+
+def write_folder(out: Path, fill: Callable[[Path], list[Path]]) -> list[Path]:
+    """Fill a temporary folder beside ``out`` and move it into place (all or nothing); the
+    folders above ``out`` are created as needed, and removed again if nothing is written."""
     with created_folder(out.parent, out):
-        return _write_atomic(result, out, emit, plots)
+        return _write_atomic(out, fill)
 
 
-def _write_atomic(result: StudyResult, out: Path, emit: list[str],
-                  plots: tuple[list[str], int]) -> list[Path]:
+def _write_atomic(out: Path, fill: Callable[[Path], list[Path]]) -> list[Path]:
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror}", None,
                          "choose an output folder you can write to") from None
     try:
-        files = [f.relative_to(tmp) for f in _write_into(result, tmp, emit, plots)]
+        files = [f.relative_to(tmp) for f in fill(tmp)]
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)

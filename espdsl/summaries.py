@@ -1,0 +1,598 @@
+"""Exact network totals without the IR: one summary per distinct block instance.
+
+A design-space search asks the same four figures of thousands of networks: parameters, MACs,
+peak activation memory and receptive field. :func:`espdsl.analyze` resolves every network into
+its flat IR (a node per primitive op) and walks it; but the networks of a space are made of the
+same few block instances (an ESP module with N = 128, K = 4 at 64x128 ...) in different numbers
+and orders. Here the resolver (:class:`~espdsl.resolve.Resolver`, the same binding, checks and
+errors) records each distinct block instance, keyed by (block, arguments, input shape), once as a
+:class:`Summary`: its own ops and its sub-blocks as single steps. A network then costs the steps
+of its own level plus a dictionary look-up per block instance.
+
+The figures compose exactly:
+
+* parameters, MACs and Fig. 3g memory are sums;
+* the receptive field of a block's outputs is a function of the field of its input: memoised
+  per (summary, input field, outputs wanted), computed by the same rules as the walk
+  (:mod:`espdsl.analysis.field`);
+* the peak memory of the network is :func:`espdsl.analysis.walk.peak_bytes`'s walk (tensors die
+  after their last consumer, views keep their base alive, the network input is held): a block
+  runs as one step whose own peak is memoised per (summary, its input's bytes, whether the input
+  is used after it, which of its tensors the caller still needs).
+
+The numbers equal ``espdsl.analyze(...).totals`` (tests/test_summaries.py compares them on every zoo
+spec and on samples of design spaces).
+
+>>> import espdsl
+>>> t = espdsl.totals("espnet_c", alpha3=3)
+>>> a = espdsl.analyze("espnet_c", alpha3=3).totals
+>>> (t.params, t.macs, t.peak_bytes, t.rf) == (a.params, a.macs, a.memory.peak, a.rf)
+True
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from . import limits
+from .analysis.field import ORIGIN, Field, broadcast, merge
+from .analysis.handlers import HANDLERS, Work
+from .analysis.walk import BYTES_PER_VALUE, MB, _both
+from .errors import Loc, ResolveError, UsageError
+from .ir import Node
+from .ops import OPS, Shape, numel, spatial
+from .registry import Registry
+from .ir import Scope
+from .resolve import Resolver, Value, _parent, _resolve
+from .spec import Spec
+
+IN = "<in>"                         # a summary's name for its block's input
+Fields = tuple[Field, Field]        # along H, along W
+_ORIGINS: Fields = (ORIGIN, ORIGIN)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The whole network's figures, as ``espdsl.analyze(...).totals`` gives them."""
+
+    name: str
+    params: int
+    macs: int
+    peak_bytes: int
+    fig3g_bytes: int
+    rf: int | float | tuple
+    stride: int | float | tuple
+    output_shape: tuple[int, ...]
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / MB
+
+    @property
+    def conv_out_mb(self) -> float:
+        return self.fig3g_bytes / MB
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"params": self.params, "macs": self.macs, "peak_bytes": self.peak_bytes,
+                "peak_mb": self.peak_mb, "conv_out_mb": self.conv_out_mb, "rf": self.rf,
+                "stride": self.stride}
+
+
+class _Op:
+    """One primitive op of a summary (names relative to the summary)."""
+
+    __slots__ = ("name", "inputs", "shape", "work", "nbytes", "view")
+
+    def __init__(self, name: str, inputs: list[str], shape: Shape, work: Work | None,
+                 nbytes: int, view: bool):
+        self.name, self.inputs, self.shape, self.work = name, inputs, shape, work
+        self.nbytes, self.view = nbytes, view
+
+
+class _Sub:
+    """A block instance inside a summary: its summary, placed at ``prefix`` on ``input``."""
+
+    __slots__ = ("summary", "prefix", "inputs")
+
+    def __init__(self, summary: "Summary", prefix: str, input: str):
+        self.summary, self.prefix, self.inputs = summary, prefix, [input]
+
+
+class Summary:
+    """One block instance (or a root network): its steps, and its figures on demand."""
+
+    def __init__(self, steps: list, in_shape: Shape, out: str, inner: dict[str, tuple[str, Shape]],
+                 bound: dict, size: int):
+        self.steps, self.in_shape, self.out, self.inner = steps, in_shape, out, inner
+        self.bound, self.size = bound, size
+        self.params = self.macs = self.fig3g = 0
+        self.ops: dict[str, _Op] = {}
+        self.subs: dict[str, _Sub] = {}
+        for step in steps:
+            if isinstance(step, _Op):
+                self.ops[step.name] = step
+            else:
+                self.subs[step.prefix] = step
+                self.params += step.summary.params
+                self.macs += step.summary.macs
+                self.fig3g += step.summary.fig3g
+        self._owner: dict[str, tuple[_Sub, str] | None] = {}
+        self._roots: dict[str, str] = {}
+        self._peaks: dict[tuple, tuple[int, int]] = {}
+        self._fields: dict[tuple, dict[str, Fields]] = {}
+        self.placed: dict[tuple[str, str], tuple[Value, dict[str, Value]]] = {}
+        self.last: dict[str, int] = {}   # name -> index of the last step that reads it (or its view)
+        for index, step in enumerate(steps):
+            for src in step.inputs:
+                self.last[src] = index
+                root = self.root(src)
+                if root != src:
+                    self.last[root] = index
+        # which tensors of each sub-block this level reads
+        self.reads: dict[str, set[str]] = {prefix: set() for prefix in self.subs}
+        for name in self.last:
+            found = self.owner(name)
+            if found is not None:
+                self.reads[found[0].prefix].add(found[1])
+
+    def _route(self, names: Iterable[str]) -> dict[str, set[str]]:
+        """``names`` of this level's sub-blocks' tensors, by sub-block prefix."""
+        out: dict[str, set[str]] = {}
+        for name in names:
+            found = self.owner(name)
+            if found is not None:
+                out.setdefault(found[0].prefix, set()).add(found[1])
+        return out
+
+    # -- names ----------------------------------------------------------------------------------
+    def owner(self, name: str) -> tuple[_Sub, str] | None:
+        """The sub-block step that makes ``name`` and the name inside it (None: an own op)."""
+        if name in self._owner:
+            return self._owner[name]
+        found = None
+        if name not in self.ops and name != IN:
+            parts = name.split(".")
+            for k in range(1, len(parts)):
+                sub = self.subs.get(".".join(parts[:k]))
+                if sub is not None:
+                    found = (sub, ".".join(parts[k:]))
+                    break
+        self._owner[name] = found
+        return found
+
+    def shape(self, name: str) -> Shape:
+        if name == IN:
+            return self.in_shape
+        if name in self.ops:
+            return self.ops[name].shape
+        sub, inner = self.owner(name)
+        return sub.summary.shape(inner) if inner != IN else self.shape(sub.inputs[0])
+
+    def nbytes(self, name: str) -> int:
+        """Bytes per sample of a tensor made at this level (a view: 0)."""
+        if name in self.ops:
+            return self.ops[name].nbytes
+        sub, inner = self.owner(name)
+        return sub.summary.nbytes(inner)
+
+    def root(self, name: str) -> str:
+        """The tensor that holds ``name``'s memory (itself unless it is a view)."""
+        if name in self._roots:
+            return self._roots[name]
+        root = name
+        if name in self.ops:
+            op = self.ops[name]
+            if op.view and op.inputs:
+                root = self.root(op.inputs[0])
+        elif name != IN:
+            sub, inner = self.owner(name)
+            deep = sub.summary.root(inner)
+            root = self.root(sub.inputs[0]) if deep == IN else (
+                f"{sub.prefix}.{deep}" if deep != inner else name)
+        self._roots[name] = root
+        return root
+
+    # -- peak memory ----------------------------------------------------------------------------
+    def peak(self, xb: int, x_after: bool, escapes: frozenset[str]) -> tuple[int, int]:
+        """(peak, live at the end) in bytes per sample when this block runs with its input
+        (``xb`` bytes) live on entry, held to the end when ``x_after``, and ``escapes`` (names
+        of its tensors the caller reads later) kept; the walk of :func:`~espdsl.analysis.walk.
+        _peak`, a sub-block being one step."""
+        key = (xb, x_after, escapes)
+        if key in self._peaks:
+            return self._peaks[key]
+        keep = set(escapes)
+        keep |= {self.root(n) for n in escapes}
+        used = self.last
+        routed = self._route(keep)
+        live = peak = xb
+        for index, step in enumerate(self.steps):
+            if isinstance(step, _Op):
+                live += step.nbytes
+                peak = max(peak, live)
+                inputs = step.inputs
+                for src in set(inputs) | {r for i in inputs if (r := self.root(i)) != i}:
+                    if used[src] == index and src not in keep:
+                        if src == IN:
+                            if not x_after:
+                                live -= xb
+                        else:
+                            live -= self.nbytes(src)
+                if step.name not in used and step.name not in keep:
+                    live -= step.nbytes
+            else:
+                src = step.inputs[0]
+                root = self.root(src)
+                sub_xb = xb if root == IN else self.nbytes(root)
+                after = used[root] > index or root in keep or (root == IN and x_after)
+                wanted = frozenset(self.reads[step.prefix].union(routed.get(step.prefix, ())))
+                sub_peak, sub_end = step.summary.peak(sub_xb, after, wanted)
+                peak = max(peak, live - sub_xb + sub_peak)
+                live += sub_end - sub_xb
+        self._peaks[key] = (peak, live)
+        return peak, live
+
+    # -- receptive field ------------------------------------------------------------------------
+    def fields(self, start: Fields, wanted: frozenset[str]) -> dict[str, Fields]:
+        """The receptive fields of the ``wanted`` tensors of this block when its input has the
+        fields ``start``; :func:`~espdsl.analysis.walk._propagate`, a sub-block being one step.
+
+        Starts and ends of fields move apart, and by the same amount at every position: every
+        op takes the smallest start and the largest end of the input pixels it reads
+        (:meth:`Field.through`, :func:`merge`, broadcasts). So the fields are computed once
+        per input field moved to start and end at 0 (:func:`_normal`) and moved back."""
+        (h, dh), (w, dw) = _normal(start[0]), _normal(start[1])
+        key = (h, w, wanted)
+        if key not in self._fields:
+            self._fields[key] = self._fields_at((h, w), wanted)
+        base = self._fields[key]
+        if dh is None and dw is None:
+            return base
+        return {n: (_shift(fh, dh), _shift(fw, dw)) for n, (fh, fw) in base.items()}
+
+    def _fields_at(self, start: Fields, wanted: frozenset[str]) -> dict[str, Fields]:
+        key = (start, wanted)
+        if key in self._fields:
+            return self._fields[key]
+        fields: dict[str, Fields] = {IN: start}
+        routed = self._route(wanted)
+        for step in self.steps:
+            if isinstance(step, _Sub):
+                head = step.prefix + "."
+                want = frozenset(self.reads[step.prefix].union(routed.get(step.prefix, ())))
+                if want:
+                    inner = step.summary.fields(fields[step.inputs[0]], want)
+                    fields.update({head + k: v for k, v in inner.items()})
+                continue
+            work = step.work
+            ins = [fields[i] for i in step.inputs]
+            out_hw = spatial(step.shape)
+            if len(ins) > 1:
+                sizes = [spatial(self.shape(i)) for i in step.inputs]
+                ins = [tuple(broadcast(f[axis]) if hw[axis] == 1 < out_hw[axis] else f[axis]
+                             for axis in (0, 1)) for f, hw in zip(ins, sizes)]
+            if not ins:
+                ins = [_ORIGINS]
+            same = all(f[0] is f[1] for f in ins) and (work is None or work.window_w is None)
+            h = merge((f[0] for f in ins), out_hw[0])
+            if work is not None:
+                h = _through(h, work.window)
+            if same:
+                w = h
+            else:
+                w = merge((f[1] for f in ins), out_hw[1])
+                if work is not None:
+                    w = _through(w, work.windows[1])
+            fields[step.name] = (h, w)
+        out = {n: fields[n] for n in wanted}
+        self._fields[key] = out
+        return out
+
+
+def _normal(f: Field) -> tuple[Field, tuple | None]:
+    """``f`` with its starts moved by ``-a`` and its ends by ``-b`` (``a``, ``b``: the first
+    position's), and that move (None: none needed)."""
+    a, b = f.a[0], f.b[0]
+    if a is None or (a == 0 and b == 0):
+        return f, None
+    if len(f.a) == 1:
+        return Field(f.stride, (0,), (0,), f.step), (a, b)
+    return Field(f.stride, tuple(None if x is None else _whole(x - a) for x in f.a),
+                 tuple(None if x is None else _whole(x - b) for x in f.b), f.step), (a, b)
+
+
+def _shift(f: Field, move: tuple | None) -> Field:
+    if move is None:
+        return f
+    a, b = move
+    if len(f.a) == 1 and f.a[0] is not None:
+        return Field(f.stride, (_whole(f.a[0] + a),), (_whole(f.b[0] + b),), f.step)
+    return Field(f.stride, tuple(None if x is None else _whole(x + a) for x in f.a),
+                 tuple(None if x is None else _whole(x + b) for x in f.b), f.step)
+
+
+def _whole(x: Any) -> Any:
+    """A whole Fraction as an int (equal, same hash; int arithmetic is much faster)."""
+    return int(x) if type(x) is Fraction and x.denominator == 1 else x
+
+
+_THROUGH: dict[tuple, Field] = {}
+
+
+def _through(f: Field, window: Any) -> Field:
+    """``f.through(window)``, memoised on the normalised field (see :meth:`Summary.fields`)."""
+    g, move = _normal(f)
+    key = (g, window)
+    out = _THROUGH.get(key)
+    if out is None:
+        if len(_THROUGH) > 100_000:
+            _THROUGH.clear()
+        out = _THROUGH[key] = g.through(window)
+    return _shift(out, move)
+
+
+_MISSING = object()
+_COSTS: dict[tuple, tuple[Work | None, int]] = {}
+
+
+def _cost(node: Node, ins: list[Shape]) -> tuple[Work | None, int]:
+    """The handler's :class:`Work` and the parameters of one op (memoised on its attributes
+    and shapes: the same op recurs in every network of a space)."""
+    try:
+        key = (node.op, tuple(node.attrs.items()), tuple(ins), node.shape)
+        hit = _COSTS.get(key)
+    except TypeError:
+        key, hit = None, None
+    if hit is None:
+        handler = HANDLERS.get(node.op)
+        hit = (handler(node, ins) if handler else None,
+               sum(OPS[node.op].param_counts(node.attrs, ins, node.shape).values()))
+        if key is not None:
+            if len(_COSTS) > 100_000:
+                _COSTS.clear()
+            _COSTS[key] = hit
+    return hit
+
+
+class _Reads(dict):
+    """An environment that notes the names looked up in it."""
+
+    def __init__(self, env: dict):
+        super().__init__(env)
+        self.seen: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.seen.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.seen.add(key)  # type: ignore[arg-type]
+        return super().__contains__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.seen.add(key)
+        return super().get(key, default)
+
+
+class _Summarizer(Resolver):
+    """The resolver, recording block instances as :class:`Summary` objects (see the module doc)
+    instead of flat recipes. Binding, evaluation, shapes and errors are the resolver's own."""
+
+    cache_name = "_summaries"
+
+    def __init__(self, registry: Any, registry_state: tuple | None = None,
+                 blocks: tuple[str, ...] = ()):
+        super().__init__(registry, registry_state, blocks)
+        self.steps: list = []
+        self.made: set[str] = set()
+        self.in_shapes: dict[str, list[Shape]] = {}   # op -> its inputs' shapes
+        self.input_shape: Shape | None = None
+        self.count = 0
+
+    @property
+    def size(self) -> int:
+        return self.count + len(self.scopes)
+
+    def add_node(self, name: str, op: str, inputs: list[Value], attrs: dict, shape: Shape,
+                 scope: str, loc: Any) -> Value:
+        if op == "input":
+            self.input_shape = shape
+            return Value(name, shape)
+        self.in_shapes[name] = [v.shape for v in inputs]
+        self.grow(1, loc)
+        if name in self.made:
+            raise ResolveError(f"two nodes resolve to the same name '{name}'", loc,
+                               "give each node instance a unique name (use the loop variable)")
+        self.made.add(name)
+        self.count += 1
+        self.steps.append(Node(name, op, [v.node for v in inputs], attrs, shape, scope, loc))
+        return Value(name, shape)
+
+    def unit(self, spec: Spec, entry: Any, env: dict, path: str, inputs: list[Value],
+             prefix: str) -> tuple[Value, dict[str, Value]]:
+        """One op or block instance. A block instance is memoised per (spec node, the values of
+        the parameters its arguments read, input shape): a hit adds its scope and replays the
+        summary without evaluating the arguments again."""
+        if entry.op is None and len(inputs) != 1:
+            return super().unit(spec, entry, env, path, inputs, prefix)
+        memo = spec.__dict__.setdefault("_summary_units", {})
+        base = (id(entry), tuple(v.shape for v in inputs), self.registry_state, self.blocks,
+                self.limits)
+        seen = memo.get(base)
+        try:
+            for names, table in seen or ():
+                hit = table.get(tuple(env.get(n, _MISSING) for n in names))
+                if hit is not None and hit[0] is entry:
+                    return self._again(hit, path, inputs, prefix)
+        except TypeError:            # an unhashable value (a list from a 'for'): no memo
+            return super().unit(spec, entry, env, path, inputs, prefix)
+        reads = _Reads(env)
+        self.replayed = None
+        out, inner = super().unit(spec, entry, reads, path, inputs, prefix)
+        scope = self.scopes.get(path)
+        if entry.op is not None and scope is not None and scope.kind == "op":
+            node = self.steps[-1]           # the op just added (an identity adds none)
+            self.replayed = (node.op, node.attrs, node.shape)
+        if self.replayed is not None:
+            names = tuple(sorted(reads.seen))
+            try:
+                key = tuple(env.get(n, _MISSING) for n in names)
+                hash(key)
+            except TypeError:
+                return out, inner
+            tables = memo.setdefault(base, [])
+            table = next((t for n, t in tables if n == names), None)
+            if table is None:
+                table = {}
+                tables.append((names, table))
+            table[key] = (entry, scope.block, scope.loc, self.replayed)
+        return out, inner
+
+    def _again(self, hit: tuple, path: str, inputs: list[Value],
+               prefix: str) -> tuple[Value, dict[str, Value]]:
+        _, kind, loc, summary = hit
+        parent = path.rsplit(".", 1)[0] if "." in path[len(prefix):] else _parent(prefix)
+        if isinstance(summary, tuple):      # an op: (op, attributes, output shape)
+            op, attrs, shape = summary
+            self.add_scope(Scope(path, "op", op, parent, [v.node for v in inputs], path,
+                                 [v.shape for v in inputs], shape, loc=loc))
+            return self.add_node(path, op, inputs, attrs, shape, path, loc), {}
+        inp = inputs[0]
+        scope = self.add_scope(Scope(path, "block", kind, parent, [inp.node],
+                                     in_shapes=[inp.shape], loc=loc))
+        out, inner, bound = self.replay(summary, path, inp)
+        scope.params, scope.output, scope.out_shape = bound, out.node, out.shape
+        return out, inner
+
+    def summarize(self, head: str, input: str, in_shape: Shape, out: Value,
+                  inner: dict[str, Value], bound: dict) -> Summary:
+        """This level's steps as a :class:`Summary`, names made relative to ``head``."""
+        cut = len(head)
+
+        def rel(name: str) -> str:
+            return IN if name == input else name[cut:]
+
+        steps: list = []
+        own_params = own_macs = own_fig3g = 0
+        for step in self.steps:
+            if isinstance(step, _Sub):
+                steps.append(_Sub(step.summary, rel(step.prefix), rel(step.inputs[0])))
+                continue
+            work, params = _cost(step, self.in_shapes[step.name])
+            view = bool(OPS[step.op].view and step.inputs)
+            op = _Op(rel(step.name), [rel(i) for i in step.inputs], step.shape, work,
+                     0 if view else numel(step.shape) * BYTES_PER_VALUE, view)
+            steps.append(op)
+            own_params += params
+            if work is not None:
+                own_macs += sum(work.macs.values())
+                if work.conv_output:
+                    own_fig3g += numel(step.shape) * BYTES_PER_VALUE
+        summary = Summary(steps, in_shape, rel(out.node),
+                          {k: (rel(v.node), v.shape) for k, v in inner.items() if k != "input"},
+                          bound, self.count + len(self.scopes))
+        summary.params += own_params
+        summary.macs += own_macs
+        summary.fig3g += own_fig3g
+        return summary
+
+    def record(self, spec: Spec, args: dict, path: str, inp: Value, call_loc: Any) -> Summary:
+        scratch = _Summarizer(self.registry, self.registry_state, self.blocks + (spec.name,))
+        out, inner, bound = scratch.instantiate(spec, args, path + ".", inp, call_loc)
+        return scratch.summarize(path + ".", inp.node, inp.shape, out, inner, bound)
+
+    def replay(self, summary: Summary, path: str, inp: Value) -> tuple[Value, dict[str, Value], dict]:
+        self.replayed = summary
+        self.grow(summary.size, None)
+        self.count += summary.size
+        self.steps.append(_Sub(summary, path, inp.node))
+        placed = summary.placed.get((path, inp.node))
+        if placed is None:
+            head = path + "."
+
+            def move(name: str) -> str:
+                return inp.node if name == IN else head + name
+
+            out = Value(move(summary.out), inp.shape if summary.out == IN else
+                        summary.shape(summary.out))
+            inner = {k: Value(move(n), s) for k, (n, s) in summary.inner.items()}
+            if len(summary.placed) < 64:
+                summary.placed[(path, inp.node)] = out, inner
+        else:
+            out, inner = placed
+            inner = dict(inner)
+        return out, inner, dict(summary.bound)
+
+    def finish(self, spec: Spec, out: Value, env: dict, batch: int) -> Totals:
+        if self.cut:  # pruning needs the whole graph, which summaries never build
+            cut = ", ".join(sorted(self.cut))
+            raise UsageError(f"'{spec.name}' cuts blocks with outputs: ({cut})", spec.loc(()),
+                             "use espdsl.analyze, which prunes what no output uses")
+        root = self.summarize("", "input", self.input_shape, out, {}, env)
+        xb = numel(root.in_shape) * BYTES_PER_VALUE
+        peak, _ = root.peak(xb, True, frozenset({root.out}))
+        h, w = (_ORIGINS if root.out == IN else
+                root.fields(_ORIGINS, frozenset({root.out}))[root.out])
+        return Totals(spec.name, root.params, root.macs * batch, peak * batch,
+                      root.fig3g * batch, _both(h.size, w.size), _both(h.step, w.step),
+                      (batch, *out.shape))
+
+
+def totals(spec: Any, input_size: Sequence[int] | None = None, *,
+           blocks: Iterable[str | Path] = (), **params: Any) -> Totals:
+    """Parameters, MACs, peak memory and receptive field of a spec (a name, a path or a
+    :class:`~espdsl.spec.Spec`): ``espdsl.analyze(...).totals``, without building the IR.
+
+    >>> import espdsl
+    >>> t = espdsl.totals("espnet", alpha2=3, alpha3=5, K=6, module="mobilenet")
+    >>> a = espdsl.analyze("espnet", alpha2=3, alpha3=5, K=6, module="mobilenet").totals
+    >>> (t.params, t.macs, t.peak_bytes, t.rf) == (a.params, a.macs, a.memory.peak, a.rf)
+    True
+    """
+    from .api import _registry, open_spec
+    reg = _registry(blocks)
+    return totals_of(open_spec(spec, reg), params, registry=reg, input_size=input_size)
+
+
+class Snapshot(Registry):
+    """A registry frozen for a run over many networks: each spec is read once and the files
+    are not looked at again (a :class:`~espdsl.registry.Registry` checks every file's identity
+    on every look-up, so that edits are seen)."""
+
+    def __init__(self, registry: Registry):
+        super().__init__()
+        self._files, self._kinds = dict(registry._files), dict(registry._kinds)
+        self._state = registry.state()
+        self._specs: dict[str, Spec] = {}
+
+    def state(self) -> tuple:
+        return self._state
+
+    def get(self, name: str, loc: Loc | None = None) -> Spec:
+        spec = self._specs.get(name)
+        if spec is None:
+            spec = self._specs[name] = super().get(name, loc)
+        return spec
+
+
+def totals_of(spec: Spec, params: dict[str, Any] | None = None, *, registry: Any,
+              input_size: Sequence[int] | None = None) -> Totals:
+    """:func:`totals` of a parsed spec with a registry (what a design-space run calls)."""
+    with limits.pinned():
+        return _resolve(spec, params, registry=registry, input_size=input_size,
+                        resolver=_Summarizer)
+
+
+def clear_caches(registry: Registry | None = None) -> None:
+    """Forget every summary (of the specs of ``registry``, the default one when None) and the
+    memoised op costs and fields: the next run starts cold (benchmarks)."""
+    from .registry import default_registry
+    reg = registry or default_registry()
+    for name in reg.names():
+        spec = reg.get(name)
+        for attr in (_Summarizer.cache_name, "_summary_units"):
+            spec.__dict__.pop(attr, None)
+    _THROUGH.clear()
+    _COSTS.clear()

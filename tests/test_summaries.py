@@ -1,0 +1,65 @@
+"""espdsl.totals (one summary per distinct block instance) against espdsl.analyze (the flat IR
+walk): every figure equal on every zoo spec, every library block and samples of design spaces."""
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+import espdsl
+from espdsl.api import _registry, open_spec
+from espdsl.summaries import Snapshot, totals_of
+
+from conftest import block_params
+
+MODULES = ["esp", "mobilenet", "shufflenet", "inception", "resnext", "resnet", "asp"]
+SPACE = list(itertools.product(range(1, 6), range(1, 11), range(2, 9), MODULES))
+
+
+def same(t, a) -> None:
+    assert (t.params, t.macs, t.peak_bytes, t.fig3g_bytes, t.rf, t.stride) == (
+        a.params, a.macs, a.memory.peak, a.memory.fig3g, a.rf, a.stride)
+
+
+@pytest.mark.parametrize("name", espdsl.list_models())
+def test_zoo_models(name):
+    same(espdsl.totals(name), espdsl.analyze(name).totals)
+
+
+@pytest.mark.parametrize("name", espdsl.list_blocks())
+def test_library_blocks(name):
+    params = block_params(name)
+    same(espdsl.totals(name, **params), espdsl.analyze(name, **params).totals)
+
+
+def test_espnet_space_sample_equals_analyze():
+    """The issue's 2,450-network space (alpha2 x alpha3 x K x module on the full ESPNet):
+    a fixed random sample plus the corners, through one snapshot registry as a search runs."""
+    reg = Snapshot(_registry(()))
+    spec = open_spec("espnet", reg)
+    sample = random.Random(19).sample(SPACE, 30) + [(1, 1, 2, m) for m in MODULES] + \
+        [(5, 10, 8, m) for m in MODULES]
+    for a2, a3, k, m in sample:
+        p = dict(alpha2=a2, alpha3=a3, K=k, module=m)
+        same(totals_of(spec, p, registry=reg), espdsl.analyze("espnet", **p).totals)
+
+
+def test_batch_and_input_size():
+    same(espdsl.totals("espnet_c", input_size=(2, 3, 256, 512), alpha3=2),
+         espdsl.analyze("espnet_c", input_size=(2, 3, 256, 512), alpha3=2).totals)
+
+
+def test_same_errors_as_the_resolver():
+    with pytest.raises(espdsl.EspdslError) as flat:
+        espdsl.analyze("espnet_c", module="shufflenet", g=3)
+    with pytest.raises(espdsl.EspdslError) as fast:
+        espdsl.totals("espnet_c", module="shufflenet", g=3)
+    assert str(fast.value) == str(flat.value)
+
+
+def test_mobilenet_v2_stages_defaults_are_mobilenet_v2():
+    """The MobileNetV2 space's base with its defaults is torchvision's MobileNetV2 1.0:
+    3,504,872 parameters and 300,774,272 MACs at 224x224 (the zoo spec's doc)."""
+    t = espdsl.totals(str(espdsl.space.spec.spaces_dir() / "bases" / "mobilenet_v2_stages.yaml"))
+    assert (t.params, t.macs) == (3_504_872, 300_774_272)
