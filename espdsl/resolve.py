@@ -147,6 +147,41 @@ def _coerce_list(value: Any, decl: ParamDecl, loc: Loc | None, owner: str) -> li
     return out
 
 
+@dataclass(frozen=True)
+class Default:
+    """A scoped default (``defaults:``), evaluated where it is declared both ways a parameter
+    reads a value: as a name template for str parameters (``act: silu`` is the text 'silu'),
+    as an expression for the others (``eps: eps``). Which one applies is known only where it
+    lands; an expression that does not evaluate is an error only there."""
+
+    text: str
+    value: Any
+    error: EspdslError | None
+    loc: Loc | None
+
+    @staticmethod
+    def of(raw: Any, env: dict, loc: Loc | None) -> "Default":
+        text = render_template(raw, env, loc)
+        try:
+            value, error = _hashable(evaluate(raw, env, loc)), None
+        except EspdslError as exc:
+            value, error = None, exc
+        return Default(text, value, error, loc)
+
+    def get(self, as_text: bool) -> Any:
+        if as_text:
+            return self.text
+        if self.error is not None:
+            raise self.error
+        return list(self.value) if isinstance(self.value, tuple) else self.value
+
+    def __hash__(self) -> int:
+        return hash((self.text, self.value))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Default) and (self.text, self.value) == (other.text, other.value)
+
+
 class Resolver:
     """Builds one IR. A fresh resolver per call; it holds the graph being made.
 
@@ -246,9 +281,7 @@ class Resolver:
         outer = self.inherited
         if spec.defaults:
             self.inherited = {**outer, **{
-                key: (render_template(raw, env, spec.loc(("defaults", key)))
-                      if isinstance(raw, str) and "{" in raw else
-                      evaluate(raw, env, spec.loc(("defaults", key))))
+                key: Default.of(raw, env, spec.loc(("defaults", key)))
                 for key, raw in spec.defaults.items()}}
         try:
             return self._instantiate(spec, env, prefix, inp)
@@ -466,7 +499,7 @@ class Resolver:
                              else evaluate(raw, env, aloc), aloc)
         for key, value in self.inherited.items():   # scoped defaults: below explicit arguments
             if key in sub.params and key not in args and key != "M":
-                args[key] = (value, loc)
+                args[key] = (value.get(sub.params[key].type == "str"), value.loc)
         scope = self.add_scope(Scope(path, "block", kind, parent, [inputs[0].node],
                                      in_shapes=[inputs[0].shape], loc=loc))
         try:
@@ -521,8 +554,10 @@ class Resolver:
             attrs[key] = value
         for key, attr in opdef.attrs.items():
             if key not in attrs and key in self.inherited:   # a scoped default
-                attrs[key] = check_value(self.inherited[key], attr.type if attr.type is not Pair
-                                         else int, f"scoped default '{key}' for op '{op}'", loc)
+                default = self.inherited[key]
+                attrs[key] = check_value(default.get(attr.type is str),
+                                         attr.type if attr.type is not Pair else int,
+                                         f"scoped default '{key}' for op '{op}'", default.loc)
             if key not in attrs:
                 if attr.required:
                     raise SpecError(f"op '{op}' needs attribute '{key}'", loc, f"add '{key}: ...' ({attr.doc})")

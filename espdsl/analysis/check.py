@@ -126,7 +126,7 @@ def rf_probe(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
         swap: dict[Any, Any] = {F.max_pool2d: F.avg_pool2d,
                                 F.adaptive_max_pool2d: F.adaptive_avg_pool2d}
         swap.update({fn: _identity for fn in (F.relu6, F.hardsigmoid, F.hardswish, torch.sigmoid,
-                                              F.silu)})
+                                              F.silu, F.gelu, torch.tanh)})
         for node in probe.graph.nodes:
             if node.op == "call_function" and node.target in swap:
                 node.target = swap[node.target]
