@@ -431,6 +431,24 @@ def render_template(text: Any, env: Mapping[str, Any], loc: Loc | None = None) -
     return _TEMPLATE.sub(fill, text)
 
 
+def template_names(text: str) -> set[str]:
+    """The names a template's ``{expression}`` parts read (not the functions they call).
+
+    >>> sorted(template_names("b{j}.{(['dw', 'se'] if s else ['x'])[b]}"))
+    ['b', 'j', 's']
+    """
+    names: set[str] = set()
+    for match in _TEMPLATE.finditer(text):
+        try:
+            tree = _parse(match.group(1).strip())
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue     # reported when the template is filled
+        called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called
+                  and n.id not in ("True", "False", "None")}
+    return names
+
+
 def parse_for(text: str, loc: Loc | None) -> tuple[str, str]:
     """Split a ``for`` clause ``"k in range(K)"`` into the loop variable and its expression."""
     check_text(str(text), loc, "'for' clause")

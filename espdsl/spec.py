@@ -246,7 +246,7 @@ def spec_from_document(doc: Document, *, schema_checked: bool = False) -> Spec:
     for name, section in (data.get("weights") or {}).items():   # key maps: checked here, located
         from .keymap import KeyMap
         KeyMap.parse(name, section, doc.loc(("weights", name)),
-                     lambda i, name=name: doc.loc(("weights", name, "keys", i)))
+                     lambda i, name=name: doc.loc(("weights", name, "keys", i)), params=params)
     functions = _functions(data.get("functions") or {}, doc)
     defaults = dict(data.get("defaults") or {})
     for key in defaults:

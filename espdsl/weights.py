@@ -350,7 +350,7 @@ def load_weights(model: nn.Module, weights: str | Path | Mapping[str, torch.Tens
     tried: tuple[Fit, dict[str, tuple[int, ...]]] | None = None
     if not fit.ok and ir is not None:
         for km in key_maps(ir.meta):
-            mapped, dropped = km.translate(ckpt_state)
+            mapped, dropped = km.translate(ckpt_state, model_shapes, ir.params)
             mapped_shapes = shapes_of(mapped)
             got = compare(model_shapes, mapped_shapes)
             got.keymap, got.dropped = km.name, dropped
