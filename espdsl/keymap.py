@@ -181,7 +181,10 @@ class KeyMap:
         origin: dict[str, str] = {}
         dropped: list[str] = []
         for key, value in state.items():
-            new, _, reshape = self.trace(key, params)
+            try:
+                new, _, reshape = self.trace(key, params)
+            except EspdslError:   # a target that does not apply to this key: left as it is
+                new, reshape = key, False
             if new is None:
                 dropped.append(key)
                 continue
@@ -212,3 +215,62 @@ def key_maps(meta: Mapping[str, Any]) -> list[KeyMap]:
     """
     section = meta.get("weights") or {}
     return [KeyMap.parse(name, data, check=False) for name, data in section.items()]
+
+
+@dataclass
+class Report:
+    """What a key map does to a checkpoint, key by key (:func:`report`): ``rows`` holds
+    (checkpoint key, the spec's key or None when dropped, the rules that matched);
+    ``unexpected``: rewritten keys the model lacks; ``missing``: model keys nothing reached;
+    ``shapes``: (key, checkpoint shape, model shape) that disagree even after a reshape rule."""
+
+    keymap: str | None
+    rows: list[tuple[str, str | None, list[str]]]
+    unexpected: list[str]
+    missing: list[str]
+    shapes: list[tuple[str, tuple, tuple]]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.unexpected or self.missing or self.shapes)
+
+
+OPTIONAL_SUFFIX = "num_batches_tracked"   # BatchNorm's counter: may be absent (see weights)
+
+
+def report(km: KeyMap | None, ckpt: Mapping[str, tuple], model: Mapping[str, tuple],
+           params: Mapping[str, Any] | None = None) -> Report:
+    """Rewrite every key of a checkpoint (its shapes ``ckpt``) through ``km`` (None: keys as
+    they are) and compare with the model's shapes; nothing is loaded.
+
+    >>> km = KeyMap.parse("tv", {"keys": [["^block1-{i}.", "stage1.{i}."], ["fc.", "head.", "reshape"]]})
+    >>> r = report(km, {"block1-0.w": (4, 2), "fc.w": (4, 2), "x": (1,)}, {"stage1.0.w": (4, 2), "head.w": (4, 2, 1, 1), "y": (1,)})
+    >>> r.rows[0], r.unexpected, r.missing, r.shapes
+    (('block1-0.w', 'stage1.0.w', ['^block1-{i}.']), ['x'], ['y'], [])
+    """
+    rows: list[tuple[str, str | None, list[str]]] = []
+    rewritten: dict[str, tuple] = {}
+    reshapable: set[str] = set()
+    for key, shape in ckpt.items():
+        failed = ""
+        if km is None:
+            new, used, reshape = key, [], False
+        else:
+            try:
+                new, used, reshape = km.trace(key, params)
+            except EspdslError as exc:   # shown on its row; the key stays as it is
+                new, used, reshape, failed = key, [], False, f"a target failed: {exc.message}"
+        rows.append((key, new, [km.rules[i].pattern for i in used] if km and not failed
+                     else [failed] if failed else []))
+        if new is not None:
+            rewritten[new] = tuple(shape)
+            if reshape:
+                reshapable.add(new)
+    shapes = [(k, rewritten[k], tuple(model[k])) for k in model if k in rewritten
+              and tuple(model[k]) != rewritten[k]
+              and not (k in reshapable and _numel(model[k]) == _numel(rewritten[k]))]
+    return Report(km.name if km else None, rows,
+                  unexpected=[k for k in rewritten if k not in model],
+                  missing=[k for k in model if k not in rewritten
+                           and not k.endswith(OPTIONAL_SUFFIX)],
+                  shapes=shapes)
