@@ -22,7 +22,7 @@ Units (per sample; the walk multiplies by the batch):
   ``H W - 1`` comparisons per channel, bilinear upsample 7 (four products, three sums),
   bicubic upsample 31 (sixteen products, fifteen sums), layernorm and groupnorm 7 (per value:
   one sum for the mean, a subtraction, a square, one sum for the variance, a normalisation, a
-  scale and a shift), gelu 5 (a division, erf, an addition, two products), scale 1, softmax 3
+  scale and a shift; a groupnorm output reads the whole map), gelu 5 (a division, erf, an addition, two products), scale 1, softmax 3
   (exp, a sum, a division), tanh 1 (like exp). Pure data movement (input, concat, slice,
   flatten, shuffle, nearest upsample, depth_to_space, pad) and dropout and stochastic depth
   (the identity at inference) are deliberately *ignored*: listed as such, not counted as zero
@@ -237,6 +237,14 @@ def _upsample(node: Node, ins: list[Shape]) -> Work:
     return Work(elementwise=per * numel(node.shape), **_axes(h, w))
 
 
+def _groupnorm(node: Node, ins: list[Shape]) -> Work:
+    """Every output reads the whole map (its group's statistics): a window of ``2 H - 1``
+    centred on it covers the map from any position."""
+    c, h, w = ins[0]
+    return Work(elementwise=7 * numel(node.shape),
+                **_axes(Window.strided(1, 1 - h, 2 * h - 1), Window.strided(1, 1 - w, 2 * w - 1)))
+
+
 def _pad(node: Node, ins: list[Shape]) -> Work:
     ph, pw = pair(node.attrs["padding"])
     return Work(status=IGNORED, **_axes(Window.strided(1, -ph, 1), Window.strided(1, -pw, 1)))
@@ -277,7 +285,7 @@ HANDLERS: dict[str, Handler] = {
     "depth_to_space": _depth_to_space,
     "stochastic_depth": _moves,
     "layernorm": _per_value(7),
-    "groupnorm": _per_value(7),
+    "groupnorm": _groupnorm,
     "gelu": _per_value(5),
     "scale": _per_value(1),
     "softmax": _per_value(3),
