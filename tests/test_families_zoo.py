@@ -88,6 +88,18 @@ def test_family_against_torchvision(tv, builder):
     assert totals.macs == hooked_macs(ref, SIZE)
 
 
+# conv + linear MACs at the spec's own input size, counted by fvcore on torchvision's models
+# (FlopCountAnalysis, "conv" + "linear"; the slow test test_family_macs_are_fvcores reruns it)
+FVCORE_MACS = {"efficientnet_b0": 385_814_752, "mobilenet_v3_large": 216_589_760,
+               "mobilenet_v3_small": 56_510_400, "regnet_y_400mf": 401_842_848,
+               "mnasnet1_0": 314_415_872}
+
+
+def test_full_size_macs_are_fvcores():
+    for builder, (spec, params, _, _) in FAMILIES.items():
+        assert espdsl.analyze(spec, **params).totals.macs == FVCORE_MACS[builder], builder
+
+
 def test_full_size_macs_match_torchvisions_model_cards(tv):
     # analyze counts convolution and linear MACs; torchvision's GFLOPS column is the same count
     for builder, (spec, params, weights, _) in FAMILIES.items():
