@@ -235,9 +235,6 @@ def test_bad_use_of_the_new_ops_is_one_located_line(nodes, message):
 
 
 def test_new_ops_export_to_python_and_onnx(tmp_path):
-    import onnxruntime
-
-    from espdsl.codegen import to_python
     nodes = "\n".join([
         "  - {name: c, op: conv, out: 6, kernel: [3, 1], stride: [2, 1], groups: 2}",
         "  - {name: h, op: hardswish}",
@@ -262,6 +259,16 @@ def test_new_ops_export_to_python_and_onnx(tmp_path):
         "  - {name: act, op: silu}"])
     ir = ir_of(nodes)
     model = build(ir).eval()
+    plain, x, y = exported_python_matches(ir, model, tmp_path)
+    with torch.no_grad():
+        # the generated file is plain torch: the same model at another batch size
+        assert plain(torch.randn(3, C, H, W)).shape == (3, 5)
+    exported_onnx_matches(model, x, y, tmp_path)
+
+
+def exported_python_matches(ir, model, tmp_path):
+    """The generated .py module computes what the built one does; (it, the input, output)."""
+    from espdsl.codegen import to_python
     x = torch.randn(1, C, H, W)
     with torch.no_grad():
         y = model(x)
@@ -271,8 +278,12 @@ def test_new_ops_export_to_python_and_onnx(tmp_path):
     plain.load_state_dict(model.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(plain(x), y)
-        # the generated file is plain torch: the same model at another batch size
-        assert plain(torch.randn(3, C, H, W)).shape == (3, 5)
+    return plain, x, y
+
+
+def exported_onnx_matches(model, x, y, tmp_path):
+    """ONNX Runtime computes what the built module does."""
+    import onnxruntime
     onnx_path = tmp_path / "net.onnx"
     torch.onnx.export(model, (x,), str(onnx_path), dynamo=False)
     session = onnxruntime.InferenceSession(str(onnx_path))
@@ -281,9 +292,6 @@ def test_new_ops_export_to_python_and_onnx(tmp_path):
 
 
 def test_ops_of_issue_16_export_to_python_and_onnx(tmp_path):
-    import onnxruntime
-
-    from espdsl.codegen import to_python
     nodes = "\n".join([
         "  - {name: c, op: conv, out: 8, kernel: 3}",
         "  - {name: ln, op: layernorm}",
@@ -301,21 +309,9 @@ def test_ops_of_issue_16_export_to_python_and_onnx(tmp_path):
     with torch.no_grad():
         for p in model.parameters():
             p.uniform_(0.5, 1.5)
-    x = torch.randn(1, C, H, W)
-    with torch.no_grad():
-        y = model(x)
+    plain, x, y = exported_python_matches(ir, model, tmp_path)
     assert y.shape == (1, 8, 2 * (H + 4), 2 * (W + 6))
-    path = tmp_path / "net.py"
-    path.write_text(to_python(ir))
-    plain = load_module(path).T().eval()
-    plain.load_state_dict(model.state_dict())
-    with torch.no_grad():
-        torch.testing.assert_close(plain(x), y)
-    onnx_path = tmp_path / "net.onnx"
-    torch.onnx.export(model, (x,), str(onnx_path), dynamo=False)
-    session = onnxruntime.InferenceSession(str(onnx_path))
-    (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-    torch.testing.assert_close(torch.from_numpy(out), y, rtol=1e-4, atol=1e-5)
+    exported_onnx_matches(model, x, y, tmp_path)
 
 
 def test_groupnorm_reads_the_whole_map():
