@@ -22,7 +22,7 @@ with ``{expression}`` parts, e.g. ``d{2 ** k}``.
 20
 >>> render_template("d{2 ** k}", {"k": 3})
 'd8'
->>> evaluate("make_divisible(32 * 1.1, 8), widths[i]", {"widths": [16, 24], "i": 1})
+>>> evaluate("make_divisible(32 * 1.2, 8), widths[i]", {"widths": [16, 24], "i": 1})
 [40, 24]
 """
 from __future__ import annotations
@@ -60,8 +60,8 @@ def make_divisible(v: Any, divisor: Any, min_value: Any = None) -> int:
     to the nearest multiple of ``divisor``, at least ``min_value`` (default ``divisor``), and
     one ``divisor`` more when rounding down lost more than 10%.
 
-    >>> make_divisible(32 * 1.1, 8), make_divisible(16 * 0.75, 8), make_divisible(37.5, 8)
-    (40, 16, 40)
+    >>> make_divisible(32 * 1.2, 8), make_divisible(16 * 0.75, 8), make_divisible(35.2, 8)
+    (40, 16, 32)
     """
     for x in (v, divisor) + (() if min_value is None else (min_value,)):
         if not _is_number(x):

@@ -190,8 +190,8 @@ def _functions(raw: dict, doc: Document) -> dict[str, Function]:
     names and arguments are identifiers, a built-in is not redefined, and the body parses
     (errors located at the body). What a body may call is checked when it runs.
 
-    >>> spec = parse_spec("block: b\nparams: {M: {type: int}}\nfunctions:\n"
-    ...                   "  half: {args: [v], body: v // 2}\nnodes: [{name: c, op: relu}]\n")
+    >>> spec = parse_spec("block: b\\nparams: {M: {type: int}}\\nfunctions:\\n"
+    ...                   "  half: {args: [v], body: v // 2}\\nnodes: [{name: c, op: relu}]\\n")
     >>> spec.functions["half"].args
     ('v',)
     """
