@@ -156,9 +156,20 @@ def test_scoped_defaults_flow_down_below_explicit_arguments():
 
 
 def test_an_inner_specs_defaults_win_over_the_outer():
-    # efficientnet sets act: silu below it; a model around it asking relu does not reach inside
-    ir = espdsl.load("efficientnet", input_size=(1, 3, 32, 32))
-    assert ir.node("stem.act").op == "silu" and ir.node("stage2.0.se.act").op == "silu"
+    # efficientnet sets act: silu below it; a network around it asking relu keeps relu for its
+    # own nodes and does not reach inside
+    ir = ir_of("""model: t
+input: {channels: 3, size: [32, 32]}
+defaults: {act: relu, eps: 0.01}
+nodes:
+  - {name: pre, block: conv_bn, N: 3}
+  - {name: net, block: efficientnet}
+""")
+    assert ir.node("pre.act").op == "relu" and ir.node("pre.bn").attrs["eps"] == 0.01
+    assert ir.node("net.stem.act").op == "silu" and ir.node("net.stage2.0.se.act").op == "silu"
+    # efficientnet declares a parameter eps: the outer default sets it (it is a parameter of the
+    # node 'net'), and efficientnet's own defaults pass that value on inside
+    assert ir.node("net.stage2.0.dw.bn").attrs["eps"] == 0.01
 
 
 # -- block parameters ---------------------------------------------------------------------------
