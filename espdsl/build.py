@@ -37,7 +37,7 @@ from .ir import IR, Node, class_name
 from .limits import check_build
 from .ops import OPS, pair
 from .passes.layout import layout_of
-from .runtime import (Affine, OutputPool, PlannedModule, Workspace, channel_shuffle, concat_into,
+from .runtime import (Affine, ChannelScale, LayerNorm2d, OutputPool, StochasticDepth, PlannedModule, Workspace, channel_shuffle, concat_into,
                       depth_to_space, memory_format, pointwise_conv, pointwise_to_space,
                       prelu_into)
 
@@ -73,6 +73,10 @@ MODULES: dict[str, Callable[[Node, int], nn.Module]] = {
                                                 momentum=node.attrs["momentum"]),
     "prelu": lambda node, c: nn.PReLU(1 if node.attrs["shared"] else c, init=node.attrs["init"]),
     "affine": lambda node, c: Affine(c),
+    "stochastic_depth": lambda node, c: StochasticDepth(node.attrs["p"], node.attrs["mode"]),
+    "layernorm": lambda node, c: LayerNorm2d(c, eps=node.attrs["eps"]),
+    "groupnorm": lambda node, c: nn.GroupNorm(node.attrs["groups"], c, eps=node.attrs["eps"]),
+    "scale": lambda node, c: ChannelScale(c, node.attrs["init"]),
 }
 
 
@@ -156,9 +160,17 @@ def _emit_upsample(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | No
         kwargs["size"] = b.call(operator.getitem, (shape, slice(2, None)))
     else:
         kwargs["scale_factor"] = node.attrs["scale"]
-    if node.attrs["mode"] == "bilinear":
+    if node.attrs["mode"] in ("bilinear", "bicubic"):
         kwargs["align_corners"] = False
     return b.call(F.interpolate, (ins[0],), kwargs)
+
+
+def _emit_pad(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
+    ph, pw = pair(node.attrs["padding"])
+    kwargs: dict[str, Any] = {"mode": node.attrs["mode"]}
+    if node.attrs["mode"] == "constant":
+        kwargs["value"] = node.attrs["value"]
+    return b.call(F.pad, (ins[0], (pw, pw, ph, ph)), kwargs)
 
 
 def _emit_concat(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
@@ -236,6 +248,15 @@ EMITTERS: dict[str, Emitter] = {
     "shuffle": lambda b, node, ins, out: b.call(channel_shuffle, (ins[0], node.attrs["groups"])),
     "upsample": _emit_upsample,
     "depth_to_space": _emit_depth_to_space,
+    "stochastic_depth": lambda b, node, ins, out: b.module((ins[0],)),
+    "layernorm": lambda b, node, ins, out: b.module((ins[0],)),
+    "groupnorm": lambda b, node, ins, out: b.module((ins[0],)),
+    "scale": lambda b, node, ins, out: b.module((ins[0],)),
+    "gelu": lambda b, node, ins, out: b.call(F.gelu, (ins[0],),
+                                             {"approximate": node.attrs["approximate"]}),
+    "softmax": lambda b, node, ins, out: b.call(F.softmax, (ins[0], 1)),
+    "tanh": _function(torch.tanh),
+    "pad": _emit_pad,
 }
 
 

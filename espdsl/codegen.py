@@ -26,6 +26,7 @@ import jinja2
 from . import __version__
 from .errors import EspdslError
 from .ir import IR, Node, class_name
+from .ops import pair
 from .passes.layout import layout_of
 from .registry import data_dir
 from .summary import scope_params
@@ -69,7 +70,7 @@ def _own(node: Node, args: list[str]) -> str:
 
 def _upsample(node: Node, args: list[str]) -> str:
     a = node.attrs
-    extra = ", align_corners=False" if a["mode"] == "bilinear" else ""
+    extra = ", align_corners=False" if a["mode"] in ("bilinear", "bicubic") else ""
     size = f"size={args[1]}.shape[2:]" if len(args) == 2 else f"scale_factor={a['scale']!r}"
     return f"F.interpolate({args[0]}, {size}, mode={a['mode']!r}{extra})"
 
@@ -84,6 +85,12 @@ def _global(pool: str) -> Callable[[Node, list[str]], str]:
 def _dropout_module(node: Node, cin: int) -> str:
     cls = "nn.Dropout2d" if node.attrs["channelwise"] else "nn.Dropout"
     return f"{cls}(p={node.attrs['p']!r})"
+
+
+def _pad(node: Node, args: list[str]) -> str:
+    ph, pw = pair(node.attrs["padding"])
+    value = f", value={node.attrs['value']!r}" if node.attrs["mode"] == "constant" else ""
+    return f"F.pad({args[0]}, ({pw}, {pw}, {ph}, {ph}), mode={node.attrs['mode']!r}{value})"
 
 
 def _function(name: str) -> PyOp:
@@ -124,8 +131,21 @@ CODEGEN: dict[str, PyOp] = {
     "upsample": PyOp(_upsample),
     "depth_to_space": PyOp(lambda n, args: f"depth_to_space({args[0]}, {n.attrs['factor']})",
                            helper="depth_to_space"),
+    "stochastic_depth": PyOp(_own, lambda n, c: f"StochasticDepth({n.attrs['p']!r}, "
+                                                f"{n.attrs['mode']!r})", helper="StochasticDepth"),
+    "layernorm": PyOp(_own, lambda n, c: f"LayerNorm2d({c}, eps={n.attrs['eps']!r})",
+                      helper="LayerNorm2d"),
+    "groupnorm": PyOp(_own, lambda n, c: f"nn.GroupNorm({n.attrs['groups']}, {c}, "
+                                         f"eps={n.attrs['eps']!r})"),
+    "scale": PyOp(_own, lambda n, c: f"ChannelScale({c}, {n.attrs['init']!r})",
+                  helper="ChannelScale"),
+    "gelu": PyOp(lambda n, args: f"F.gelu({args[0]}, approximate={n.attrs['approximate']!r})"),
+    "softmax": PyOp(lambda n, args: f"F.softmax({args[0]}, 1)"),
+    "tanh": _function("torch.tanh"),
+    "pad": PyOp(_pad),
 }
-HELPERS = ("channel_shuffle", "depth_to_space", "Affine")
+HELPERS = ("channel_shuffle", "depth_to_space", "Affine", "StochasticDepth", "LayerNorm2d",
+           "ChannelScale")
 
 
 def doc_text(text: object) -> str:

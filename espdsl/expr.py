@@ -2,9 +2,18 @@
 
 Expressions are parsed with :mod:`ast` and walked over a closed set of node types: literals,
 names bound by the spec, arithmetic (``+ - * / // % **``), comparisons, ``and``/``or``/``not``,
-conditionals (``a if c else b``), list and tuple literals, and calls to ``min``, ``max``, ``abs``,
-``int``, ``float``, ``str``, ``len``, ``round`` and ``range``. Anything else (attributes,
-subscripts, lambdas, comprehensions, dunder names) is rejected with the column where it stands.
+conditionals (``a if c else b``), list and tuple literals, indexing a list (``widths[i]``,
+``widths[-1]``; no slices) and calls to the built-in functions in :data:`FUNCTIONS` (``min``,
+``max``, ``abs``, ``int``, ``float``, ``str``, ``len``, ``round``, ``range``, ``floor``,
+``ceil``, ``log``, ``exp``, ``sqrt``, ``make_divisible``) or to the pure functions a spec
+declares (``functions:``; see :class:`Function`). Anything else (attributes, slices, lambdas,
+comprehensions, dunder names) is rejected with the column where it stands.
+
+``round`` is Python's: halves go to the even neighbour (``round(2.5) == 2``), as torchvision's
+MobileNetV2 rounds its hidden widths (``int(round(inp * expand_ratio))``); ``floor``/``ceil``
+return ints; ``log`` is the natural logarithm, ``log(x, b)`` to base ``b``;
+``make_divisible(v, d, min_value=d)`` is torchvision's ``_make_divisible`` exactly (the nearest
+multiple of ``d``, at least ``min_value``, and never more than 10% below ``v``).
 
 String fields that name things (node names, ``from``, ``block``) are *templates*: literal text
 with ``{expression}`` parts, e.g. ``d{2 ** k}``.
@@ -13,6 +22,8 @@ with ``{expression}`` parts, e.g. ``d{2 ** k}``.
 20
 >>> render_template("d{2 ** k}", {"k": 3})
 'd8'
+>>> evaluate("make_divisible(32 * 1.2, 8), widths[i]", {"widths": [16, 24], "i": 1})
+[40, 24]
 """
 from __future__ import annotations
 
@@ -20,6 +31,7 @@ import ast
 import math
 import operator
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
@@ -31,6 +43,8 @@ _MAX_POW_EXP = 64      # |exponent| of **
 _MAX_INT_BITS = 256    # any integer met while evaluating
 _MAX_DEPTH = 100       # nesting of the expression's syntax tree (the evaluator recurses on it)
 _MAX_NDIGITS = 64      # round(x, n)
+MAX_CALL_DEPTH = 16    # nesting of calls to a spec's own functions (recursion stops here)
+FUNCTIONS_KEY = "#functions"   # where an environment carries a spec's functions (not a name)
 
 
 def _round(x: Any, ndigits: Any = None) -> Any:
@@ -41,10 +55,54 @@ def _round(x: Any, ndigits: Any = None) -> Any:
     return round(x, ndigits)
 
 
+def make_divisible(v: Any, divisor: Any, min_value: Any = None) -> int:
+    """torchvision's ``_make_divisible`` (from the TensorFlow MobileNet code): ``v`` rounded
+    to the nearest multiple of ``divisor``, at least ``min_value`` (default ``divisor``), and
+    one ``divisor`` more when rounding down lost more than 10%.
+
+    >>> make_divisible(32 * 1.2, 8), make_divisible(16 * 0.75, 8), make_divisible(35.2, 8)
+    (40, 16, 32)
+    """
+    for x in (v, divisor) + (() if min_value is None else (min_value,)):
+        if not _is_number(x):
+            raise TypeError(f"make_divisible() takes numbers, got {type(x).__name__}")
+    if divisor <= 0:
+        raise ValueError("make_divisible() needs a positive divisor")
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return int(new_v)
+
+
+def _log(x: Any, base: Any = None) -> float:
+    return math.log(x) if base is None else math.log(x, base)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min, "max": max, "abs": abs, "int": int, "float": float, "str": str, "len": len,
     "round": _round, "range": range, "floor": math.floor, "ceil": math.ceil,
+    "log": _log, "exp": math.exp, "sqrt": math.sqrt, "make_divisible": make_divisible,
 }
+
+
+@dataclass(frozen=True)
+class Function:
+    """A pure function a spec declares (``functions: {name: {args: [a, b], body: "..."}}``):
+    its body is an expression over its arguments and other functions only (never the spec's
+    parameters), evaluated like every expression; calls nest at most ``MAX_CALL_DEPTH`` deep,
+    so a recursive function stops with a located error.
+
+    >>> f = {"half": Function("half", ("v",), "v // 2")}
+    >>> evaluate("half(half(x))", {"x": 20, FUNCTIONS_KEY: f})
+    5
+    """
+
+    name: str
+    args: tuple[str, ...]
+    body: str
+    loc: Loc | None = None
 
 _BINOPS = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -127,7 +185,8 @@ class _Evaluator:
         if node.id in ("True", "False", "None"):
             return {"True": True, "False": False, "None": None}[node.id]
         raise self.fail(node, f"unknown name {quote(node.id)}",
-                        did_you_mean(node.id, list(self.env) + list(FUNCTIONS)))
+                        did_you_mean(node.id, [k for k in self.env if not k.startswith("#")]
+                                     + list(FUNCTIONS)))
 
     def _BinOp(self, node: ast.BinOp) -> Any:
         op = _BINOPS.get(type(node.op))
@@ -209,12 +268,38 @@ class _Evaluator:
 
     _Tuple = _List
 
+    def _Subscript(self, node: ast.Subscript) -> Any:
+        if isinstance(node.slice, ast.Slice):
+            raise self.fail(node, "slices are not allowed", "index one entry: widths[i]")
+        seq, index = self.run(node.value), self.run(node.slice)
+        if not isinstance(seq, (list, str)):
+            raise self.fail(node, f"cannot index a {type(seq).__name__}",
+                            "index a list parameter or a list literal: widths[i]")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise self.fail(node, f"an index must be a whole number, got {type(index).__name__}")
+        if not -len(seq) <= index < len(seq):
+            raise self.fail(node, f"index {index} is out of range for a list of {len(seq)}",
+                            f"indices run from 0 to {len(seq) - 1} (or from -{len(seq)})")
+        return seq[index]
+
+    def functions(self) -> Mapping[str, Function]:
+        return self.env.get(FUNCTIONS_KEY) or {}
+
     def _Call(self, node: ast.Call) -> Any:
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
-            name = node.func.id if isinstance(node.func, ast.Name) else "this call"
-            raise self.fail(node, f"call to '{name}' is not allowed",
-                            "allowed functions: " + ", ".join(sorted(FUNCTIONS)))
+        own = self.functions()
+        name = node.func.id if isinstance(node.func, ast.Name) else _source(node.func)
+        known = sorted(set(FUNCTIONS) | set(own))
+        if not isinstance(node.func, ast.Name) or name not in known:
+            close = did_you_mean(name.rsplit(".", 1)[-1], known) or ""
+            raise self.fail(node, f"call to {quote(name)} is not allowed",
+                            (close + "; " if close.startswith("did you mean") else "")
+                            + "allowed functions: " + ", ".join(known))
+        if node.keywords:
+            raise self.fail(node, f"keyword arguments are not allowed (in the call to "
+                            f"'{name}')", "pass the arguments in order")
         args = [self.run(a) for a in node.args]
+        if name in own:
+            return self.call_own(node, own[name], args)
         if node.func.id == "range":
             if not 1 <= len(args) <= 3 or not all(isinstance(a, int) and not isinstance(a, bool)
                                                   for a in args):
@@ -226,6 +311,27 @@ class _Evaluator:
             return FUNCTIONS[node.func.id](*args)
         except (TypeError, ValueError, OverflowError, MemoryError) as exc:
             raise self.fail(node, f"{node.func.id}() failed ({_first_line(exc)})") from None
+
+
+    def call_own(self, node: ast.Call, fn: Function, args: list) -> Any:
+        """Evaluate a spec's own function on ``args`` (its body sees only its arguments)."""
+        if len(args) != len(fn.args):
+            raise self.fail(node, f"{fn.name}() takes {len(fn.args)} argument(s) "
+                            f"({', '.join(fn.args)}), got {len(args)}")
+        depth = self.env.get("#depth", 0) + 1
+        if depth > MAX_CALL_DEPTH:
+            raise self.fail(node, f"calls to '{fn.name}' nest more than {MAX_CALL_DEPTH} deep",
+                            "a spec's functions may not recurse without bound")
+        env = {**dict(zip(fn.args, args)), FUNCTIONS_KEY: self.functions(), "#depth": depth}
+        return evaluate(fn.body, env, fn.loc)
+
+
+def _source(node: ast.AST) -> str:
+    """The text of a callee that is not a plain name (``math.ceil``), for messages."""
+    try:
+        return ast.unparse(node)[:60]
+    except Exception:  # noqa: BLE001 - only for a message
+        return type(node).__name__
 
 
 def _range_len(*args: int) -> int:
@@ -323,6 +429,24 @@ def render_template(text: Any, env: Mapping[str, Any], loc: Loc | None = None) -
         return str(evaluate(match.group(1), env, sub))
 
     return _TEMPLATE.sub(fill, text)
+
+
+def template_names(text: str) -> set[str]:
+    """The names a template's ``{expression}`` parts read (not the functions they call).
+
+    >>> sorted(template_names("b{j}.{(['dw', 'se'] if s else ['x'])[b]}"))
+    ['b', 'j', 's']
+    """
+    names: set[str] = set()
+    for match in _TEMPLATE.finditer(text):
+        try:
+            tree = _parse(match.group(1).strip())
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue     # reported when the template is filled
+        called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in called
+                  and n.id not in ("True", "False", "None")}
+    return names
 
 
 def parse_for(text: str, loc: Loc | None) -> tuple[str, str]:

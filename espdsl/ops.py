@@ -43,10 +43,22 @@ shuffle         channel shuffle with ``groups`` groups (ShuffleNet)
 dropout         ``p`` (0.5), ``channelwise`` (false: elements; true: whole channels, like
                 ``nn.Dropout2d``); the identity at inference
 identity        passes its input through (resolved away: it makes no IR node)
-upsample        resize by ``scale`` (default 2) with ``mode`` nearest or bilinear
+upsample        resize by ``scale`` (default 2) with ``mode`` nearest, bilinear or bicubic
                 (``align_corners`` false); with a second input, to that input's H and W
 affine          per-channel ``x * weight + bias`` (a batch norm in inference form; made by the
                 optimization passes, see :mod:`espdsl.passes`)
+stochastic_depth  ``p``, ``mode`` (row or batch): drops the whole residual branch per sample
+                (row) or per batch, scaling by 1 / (1 - p) (torchvision.ops.StochasticDepth);
+                the identity at inference
+layernorm       layer normalisation over channels at each pixel (ConvNeXt's LayerNorm2d; on
+                a vector, nn.LayerNorm): ``eps`` (1e-5), a weight and a bias per channel
+groupnorm       group normalisation (nn.GroupNorm): ``groups``, ``eps`` (1e-5)
+gelu            ``x * Phi(x)`` (``approximate``: none or tanh)
+scale           a learned per-channel scale without bias, ``init`` (1.0): layer scale
+softmax         softmax over channels
+tanh            hyperbolic tangent
+pad             ``padding`` (an int or [h, w], each side) with ``mode`` constant (``value``,
+                default 0) or reflect
 depth_to_space  ONNX's DepthToSpace in DCR order with ``factor`` s: input channel
                 ``(i * s + j) * C + c`` goes to output ``(c, h * s + i, w * s + j)``; with a 1x1
                 convolution it replaces a transposed convolution whose stride equals its kernel
@@ -374,9 +386,9 @@ def _dropout_shape(a: dict, ins: list[Shape]) -> Shape:
 
 
 def _upsample_shape(a: dict, ins: list[Shape]) -> Shape:
-    if a["mode"] not in ("nearest", "bilinear"):
-        raise OpError(f"unknown upsample mode '{a['mode']}'", hint="use nearest or bilinear",
-                      field="mode")
+    if a["mode"] not in UPSAMPLE_MODES:
+        raise OpError(f"unknown upsample mode '{a['mode']}'",
+                      hint="use " + ", ".join(UPSAMPLE_MODES), field="mode")
     c, h, w = ins[0]
     if len(ins) == 2:
         if a["scale"] is not None:
@@ -386,6 +398,36 @@ def _upsample_shape(a: dict, ins: list[Shape]) -> Shape:
     if a["scale"] <= 0:
         raise OpError(f"scale must be positive, got {a['scale']}", field="scale")
     return (c, int(h * a["scale"]), int(w * a["scale"]))
+
+
+UPSAMPLE_MODES = ("nearest", "bilinear", "bicubic")
+PAD_MODES = ("constant", "reflect")
+
+
+def _choice(key: str, allowed: tuple[str, ...]) -> Callable[[dict, list[Shape]], Shape]:
+    def shape(a: dict, ins: list[Shape]) -> Shape:
+        if a[key] not in allowed:
+            raise OpError(f"unknown {key} {a[key]!r}", hint="use " + " or ".join(allowed),
+                          field=key)
+        return ins[0]
+    return shape
+
+
+def _groupnorm_shape(a: dict, ins: list[Shape]) -> Shape:
+    if ins[0][0] % a["groups"]:
+        raise OpError(f"groupnorm groups={a['groups']} must divide channels {ins[0][0]}",
+                      hint=_divisor_hint(ins[0][0], ins[0][0]), field="groups")
+    return ins[0]
+
+
+def _pad_shape(a: dict, ins: list[Shape]) -> Shape:
+    _choice("mode", PAD_MODES)(a, ins)
+    c, h, w = ins[0]
+    ph, pw = pair(a["padding"])
+    if a["mode"] == "reflect" and (ph >= h or pw >= w):
+        raise OpError(f"reflect padding {pair_text(a['padding'])} must be smaller than the input "
+                      f"{h}x{w}", field="padding")
+    return (c, h + 2 * ph, w + 2 * pw)
 
 
 def _depth_to_space_shape(a: dict, ins: list[Shape]) -> Shape:
@@ -491,10 +533,35 @@ OPS: dict[str, OpDef] = {op.name: op for op in [
     OpDef("identity", "passes its input through"),
     OpDef("upsample", "resize by a scale factor, or to a second input's size", {
         "scale": Attr(float, None, "scale factor (default 2 with one input)", min=0),
-        "mode": Attr(str, "bilinear", "nearest or bilinear"),
+        "mode": Attr(str, "bilinear", "nearest, bilinear or bicubic"),
     }, max_inputs=2, shape=_upsample_shape, takes=MAP),
     OpDef("affine", "per-channel scale and shift (inference batch norm)",
           params=_per_channel("affine", 2), has_module=True, out_buffer=_always, takes=MAP),
+    OpDef("stochastic_depth", "drops the residual branch in training; the identity at inference", {
+        "p": Attr(float, 0.0, "probability of dropping the branch", min=0, max=1),
+        "mode": Attr(str, "row", "row (per sample) or batch"),
+    }, shape=_choice("mode", ("row", "batch")), view=True),
+    OpDef("layernorm", "layer normalisation over channels", {
+        "eps": Attr(float, 1e-5, "added to the variance", min=0),
+    }, params=_per_channel("norm", 2), has_module=True),
+    OpDef("groupnorm", "group normalisation", {
+        "groups": Attr(int, None, "groups of channels", required=True, min=1),
+        "eps": Attr(float, 1e-5, "added to the variance", min=0),
+    }, shape=_groupnorm_shape, params=_per_channel("norm", 2), has_module=True, takes=MAP),
+    OpDef("gelu", "x * Phi(x)", {
+        "approximate": Attr(str, "none", "none (erf) or tanh"),
+    }, shape=_choice("approximate", ("none", "tanh"))),
+    OpDef("scale", "learned per-channel scale (layer scale)", {
+        "init": Attr(float, 1.0, "initial scale"),
+    }, params=_per_channel("scale", 1), has_module=True),
+    OpDef("softmax", "softmax over channels"),
+    OpDef("tanh", "hyperbolic tangent"),
+    OpDef("pad", "constant or reflect padding", {
+        "padding": Attr(Pair, None, "pixels added on each side: p, or [ph, pw]", required=True,
+                        min=0),
+        "mode": Attr(str, "constant", "constant or reflect"),
+        "value": Attr(float, 0.0, "the constant (mode constant)"),
+    }, shape=_pad_shape, takes=MAP),
     OpDef("depth_to_space", "channels to space (ONNX DepthToSpace, DCR order)", {
         "factor": Attr(int, None, "block size s", required=True, min=1),
     }, shape=_depth_to_space_shape, out_buffer=_always, takes=MAP),

@@ -19,15 +19,16 @@ import networkx as nx
 
 from . import limits
 from .errors import EspdslError, Loc, ResolveError, SpecError, did_you_mean, quote, shorten, show
-from .expr import check_text, evaluate, parse_for, render_template
+from .expr import FUNCTIONS_KEY, check_text, evaluate, parse_for, render_template
 from .ir import IR, Node, Scope, name_problem
 from .origin import cli_values, hint_for, origin_text, param_loc
 from .prune import prune
-from .ops import OPS, OpError, Pair, Shape, complete_attrs
+from .ops import OPS, OpError, Pair, Shape, complete_attrs, pair, pair_text
 from .registry import Registry
 from .spec import PARAM_TYPES, NodeSpec, ParamDecl, Spec
 
 DEFAULT_BLOCK_SIZE = (56, 56)
+REPEAT_INDEX, REPEAT_COUNT = "i", "count"   # what a repeat binds in its copies' arguments
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ def coerce(value: Any, decl: ParamDecl, loc: Loc | None, owner: str) -> Any:
     want = PARAM_TYPES[decl.type]
     if value is None and decl.unset:
         return None
+    if want is list:
+        return _coerce_list(value, decl, loc, owner)
     if isinstance(value, str) and decl.type != "str":
         value = parse_cli_value(value)
     value = check_value(value, want, f"parameter '{decl.name}' of {owner}", loc)
@@ -119,6 +122,66 @@ def coerce(value: Any, decl: ParamDecl, loc: Loc | None, owner: str) -> Any:
     if decl.max is not None and value > decl.max:
         raise ResolveError(f"parameter '{decl.name}' of {owner} must be <= {decl.max}, got {value}", loc)
     return value
+
+
+def _coerce_list(value: Any, decl: ParamDecl, loc: Loc | None, owner: str) -> list:
+    """A list parameter: a list (or the text of a list expression, as ``-p widths=[16,24]``
+    gives) of ints, floats or strs, within the ``range`` limit; ``min``/``max`` bound each
+    number."""
+    what = f"parameter '{decl.name}' of {owner}"
+    if isinstance(value, str):
+        value = evaluate(value, {}, loc)
+    if not isinstance(value, list):
+        raise ResolveError(f"{what} must be a list, got {type(value).__name__} {show(value)}", loc,
+                           "e.g. [16, 24, 40]")
+    if len(value) > limits.current().range:
+        raise limits.exceeded("range", f"{what} holds {len(value):,} items, more than the range "
+                              "limit", loc)
+    out = []
+    for item in value:
+        kind = float if isinstance(item, float) else str if isinstance(item, str) else int
+        item = check_value(item, kind, f"an entry of {what}", loc)
+        if kind is not str and (decl.min is not None and item < decl.min
+                                or decl.max is not None and item > decl.max):
+            raise ResolveError(f"an entry of {what} is {item}, outside [{decl.min}, {decl.max}]",
+                               loc)
+        out.append(item)
+    return out
+
+
+@dataclass(frozen=True)
+class Default:
+    """A scoped default (``defaults:``), evaluated where it is declared both ways a parameter
+    reads a value: as a name template for str parameters (``act: silu`` is the text 'silu'),
+    as an expression for the others (``eps: eps``). Which one applies is known only where it
+    lands; an expression that does not evaluate is an error only there."""
+
+    text: str
+    value: Any
+    error: EspdslError | None
+    loc: Loc | None
+
+    @staticmethod
+    def of(raw: Any, env: dict, loc: Loc | None) -> "Default":
+        text = render_template(raw, env, loc)
+        try:
+            value, error = _hashable(evaluate(raw, env, loc)), None
+        except EspdslError as exc:
+            value, error = None, exc
+        return Default(text, value, error, loc)
+
+    def get(self, as_text: bool) -> Any:
+        if as_text:
+            return self.text
+        if self.error is not None:
+            raise self.error
+        return list(self.value) if isinstance(self.value, tuple) else self.value
+
+    def __hash__(self) -> int:
+        return hash((self.text, self.value))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Default) and (self.text, self.value) == (other.text, other.value)
 
 
 class Resolver:
@@ -136,8 +199,9 @@ class Resolver:
     cache_name = "_recipes"     # the per-spec cache of recorded block instances
 
     def __init__(self, registry: Registry, registry_state: tuple | None = None,
-                 blocks: tuple[str, ...] = ()):
+                 blocks: tuple[str, ...] = (), inherited: dict[str, Any] | None = None):
         self.registry = registry
+        self.inherited: dict[str, Any] = dict(inherited or {})  # scoped defaults from above
         self.registry_state = registry.state() if registry_state is None else registry_state
         self.graph = nx.DiGraph()
         self.scopes: dict[str, Scope] = {}
@@ -182,7 +246,7 @@ class Resolver:
             if key not in spec.params:
                 raise ResolveError(f"unknown parameter '{key}' for {spec.kind} '{spec.name}'",
                                    loc or call_loc, did_you_mean(key, spec.params))
-        env: dict[str, Any] = {}
+        env: dict[str, Any] = {FUNCTIONS_KEY: spec.functions} if spec.functions else {}
         for decl in spec.params.values():
             if decl.name in args:
                 value, loc = args[decl.name]
@@ -195,6 +259,8 @@ class Resolver:
                 loc = decl.loc
                 value = (render_template(decl.default, env, spec.loc(("params", decl.name)))
                          if decl.type == "str" else
+                         [evaluate(v, env, _value_loc(spec, decl)) for v in decl.default]
+                         if isinstance(decl.default, list) else
                          evaluate(decl.default, env, _value_loc(spec, decl)))
             else:
                 raise ResolveError(f"{spec.kind} '{spec.name}' needs parameter '{decl.name}'",
@@ -231,6 +297,18 @@ class Resolver:
                 raise ResolveError(f"channel mismatch: model '{spec.name}' takes {want} input "
                                    f"channels, its input has {inp.shape[0]}", call_loc)
         _check_order(spec)
+        outer = self.inherited
+        if spec.defaults:
+            self.inherited = {**outer, **{
+                key: Default.of(raw, env, spec.loc(("defaults", key)))
+                for key, raw in spec.defaults.items()}}
+        try:
+            return self._instantiate(spec, env, prefix, inp)
+        finally:
+            self.inherited = outer
+
+    def _instantiate(self, spec: Spec, env: dict, prefix: str,
+                     inp: Value) -> tuple[Value, dict[str, Value], dict]:
         values: dict[str, Value] = {"input": inp}
         prev = inp
         for entry in spec.nodes:
@@ -255,7 +333,7 @@ class Resolver:
         if spec.output is not None:
             out = self.lookup(spec, render_template(spec.output, env, spec.loc(("output",))),
                               values, spec.loc(("output",)))
-        return out, values, env
+        return out, values, {k: v for k, v in env.items() if not k.startswith("#")}
 
     # -- block instances ------------------------------------------------------------------------
     def instance(self, spec: Spec, args: dict[str, tuple[Any, Loc | None]], path: str, inp: Value,
@@ -271,8 +349,9 @@ class Resolver:
             raise limits.exceeded("block_depth", f"blocks nested more than "
                                   f"{self.limits.block_depth} deep ({chain}); does a block "
                                   "include itself?", call_loc)
-        key = (tuple(sorted((k, type(v), v) for k, (v, _) in args.items())), inp.shape,
-               self.registry_state)
+        key = (tuple(sorted((k, type(v), _hashable(v)) for k, (v, _) in args.items())), inp.shape,
+               self.registry_state, tuple(sorted((k, _hashable(v))
+                                                 for k, v in self.inherited.items())))
         try:
             recipes = spec.__dict__.setdefault(self.cache_name, {})
             recipe = recipes.get(key)
@@ -287,7 +366,8 @@ class Resolver:
     def record(self, spec: Spec, args: dict, path: str, inp: Value,
                call_loc: Loc | None) -> "Recipe":
         """Resolve one instance apart, under its real path (so errors name it fully)."""
-        scratch = Resolver(self.registry, self.registry_state, self.blocks + (spec.name,))
+        scratch = Resolver(self.registry, self.registry_state, self.blocks + (spec.name,),
+                           self.inherited)
         scratch_in = scratch.add_node(inp.node, "input", [], {}, inp.shape, "", None)
         out, inner, bound = scratch.instantiate(spec, args, path + ".", scratch_in, call_loc)
         nodes = [n for n in scratch.nodes() if n.name != inp.node]
@@ -381,7 +461,8 @@ class Resolver:
             steps = entry.seq if entry.seq is not None else itertools.repeat(entry, count)
             for i, step in enumerate(steps):
                 before = self.size
-                value, inner = self.unit(spec, step, env, f"{path}.{i}", [value], prefix)
+                step_env = env if count is None else {**env, REPEAT_INDEX: i, REPEAT_COUNT: count}
+                value, inner = self.unit(spec, step, step_env, f"{path}.{i}", [value], prefix)
                 if i == 0 and count:
                     self.fits(self.size - before, count - 1,
                               spec.loc(entry.path + ("repeat",)), "copies")
@@ -448,6 +529,12 @@ class Resolver:
             raise ResolveError(f"block '{kind}' takes one input, '{path}' has {len(inputs)}", loc,
                                "concatenate or add the inputs in a node of their own first")
         args = {}
+        for key in entry.args:
+            if key not in sub.params:    # before evaluating it: its value may mean nothing here
+                raise ResolveError(f"unknown parameter '{key}' for {sub.kind} '{sub.name}'",
+                                   spec.key_loc(entry.path + (key,)),
+                                   did_you_mean(key, sub.params) or
+                                   "its parameters: " + ", ".join(sub.params))
         for key, raw in entry.args.items():
             aloc = spec.key_loc(entry.path + (key,))
             decl = sub.params.get(key)
@@ -461,6 +548,9 @@ class Resolver:
                     continue
                 args[key] = (render_template(raw, env, aloc) if decl.type == "str"
                              else evaluate(raw, env, aloc), aloc)
+        for key, value in self.inherited.items():   # scoped defaults: below explicit arguments
+            if key in sub.params and key not in args and key != "M":
+                args[key] = (value.get(sub.params[key].type == "str"), value.loc)
         scope = self.add_scope(Scope(path, "block", kind, parent, [inputs[0].node],
                                      in_shapes=[inputs[0].shape], loc=loc))
         try:
@@ -514,6 +604,11 @@ class Resolver:
                     raise SpecError(f"{what} must be at most {attr.max}, got {show(value)}", aloc)
             attrs[key] = value
         for key, attr in opdef.attrs.items():
+            if key not in attrs and key in self.inherited:   # a scoped default
+                default = self.inherited[key]
+                attrs[key] = check_value(default.get(attr.type is str),
+                                         attr.type if attr.type is not Pair else int,
+                                         f"scoped default '{key}' for op '{op}'", default.loc)
             if key not in attrs:
                 if attr.required:
                     raise SpecError(f"op '{op}' needs attribute '{key}'", loc, f"add '{key}: ...' ({attr.doc})")
@@ -525,6 +620,8 @@ class Resolver:
             raise ResolveError(f"op '{op}' takes {want} input(s), '{path}' has {n_in}", loc,
                                "list the inputs with 'from: [a, b]'")
         in_shapes = [v.shape for v in inputs]
+        _check_even_kernel(op, attrs, spec.loc(entry.path + ("kernel",)) if "kernel" in entry.args
+                           else loc)
         attrs = complete_attrs(op, attrs, in_shapes)
         try:
             shape = opdef.out_shape(attrs, in_shapes)
@@ -571,6 +668,31 @@ def expand_refs(text: str, env: dict, loc: Loc) -> list[str]:
     if not isinstance(items, list):
         raise SpecError(f"'for' in 'from' needs a list or range, got {show(items)}", loc)
     return [render_template(m.group(1), {**env, m.group(2): item}, loc) for item in items]
+
+
+def _hashable(value: Any) -> Any:
+    """A list parameter as a tuple, for the recipe cache's key."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _check_even_kernel(op: str, attrs: dict, loc: Loc | None) -> None:
+    """Refuse a convolution with an even kernel and no padding given.
+
+    An odd kernel k has one 'same' padding, (k - 1) // 2 on each side, and PyTorch,
+    torchvision and timm agree on it. An even kernel has none: ``(k - 1) // 2`` pads one side
+    short, TensorFlow's 'SAME' pads the far side one more (asymmetric, which a Conv2d cannot
+    hold), and patchify stems (a 4x4 stride-4 convolution, ConvNeXt's) pad nothing. The shapes
+    can agree while the numbers differ, so the spec must say which it means.
+    """
+    if op != "conv" or attrs.get("padding") is not None:
+        return
+    (kh, kw), (dh, dw) = pair(attrs["kernel"]), pair(attrs["dilation"])
+    if (dh * (kh - 1)) % 2 or (dw * (kw - 1)) % 2:
+        raise SpecError(f"conv with the even kernel {pair_text(attrs['kernel'])} needs an explicit "
+                        "padding", loc, "there is no symmetric 'same' padding for an even kernel: "
+                        "write 'padding: 0' for a patchify stem (ConvNeXt's 4x4 stride 4, "
+                        "timm's get_padding gives ((stride - 1) + dilation * (kernel - 1)) // 2), "
+                        f"or 'padding: {dh * (kh - 1) // 2}' for PyTorch's (kernel - 1) // 2")
 
 
 def _is_unset(raw: Any, env: dict) -> bool:

@@ -20,6 +20,7 @@ import threading
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 
 CHANNELS_LAST = "channels_last"
@@ -165,6 +166,60 @@ class Affine(nn.Module):
         if out is None:
             return torch.addcmul(shift, x, scale)
         return torch.addcmul(shift, x, scale, out=out)
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth: in training, zero the input per sample (``row``) or
+    for the whole batch (``batch``) with probability ``p`` and scale the rest by
+    ``1 / (1 - p)``; the identity at inference.
+
+    >>> StochasticDepth(0.5).eval()(torch.ones(2, 1)).tolist()
+    [[1.0], [1.0]]
+    """
+
+    def __init__(self, p: float, mode: str = "row"):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        keep = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.p)
+        return x * keep.div_(1.0 - self.p)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Layer normalisation over the channels of each pixel (ConvNeXt's LayerNorm2d); a
+    vector is normalised as by nn.LayerNorm.
+
+    >>> m = LayerNorm2d(2)
+    >>> [round(v, 4) for v in m(torch.tensor([[[[1.0]], [[3.0]]]])).flatten().tolist()]
+    [-1.0, 1.0]
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4:
+            return super().forward(x)
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class ChannelScale(nn.Module):
+    """A learned scale per channel, no bias (layer scale): ``x * weight``, ``weight`` of shape
+    ``[C]``.
+
+    >>> ChannelScale(2, init=0.5)(torch.ones(1, 2, 1, 1)).flatten().tolist()
+    [0.5, 0.5]
+    """
+
+    def __init__(self, channels: int, init: float = 1.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((channels,), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * (self.weight.view(1, -1, 1, 1) if x.ndim == 4 else self.weight)
 
 
 class Workspace(nn.Module):

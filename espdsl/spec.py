@@ -19,16 +19,17 @@ from typing import Any
 
 from . import doccache, limits
 from .errors import Loc, SpecError, did_you_mean, quote
+from .expr import FUNCTIONS, Function, _parse, check_text
 from .ir import NAME_RE
 from .schema import schema_error, validator
 from .source import Document, parse_yaml, read_text
 
-PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "list": list}
 NODE_KEYS = ("name", "op", "block", "from", "for", "when", "repeat", "seq", "optional", "doc",
              "outputs")
 STEP_KEYS = ("op", "block", "optional", "doc")
 TOP_KEYS = ("block", "model", "doc", "params", "input", "nodes", "output", "blocks", "predict", "meta",
-            "weights")
+            "weights", "functions", "defaults")
 
 
 @dataclass
@@ -85,6 +86,8 @@ class Spec:
     meta: dict[str, Any] = field(default_factory=dict)
     document: Document | None = None
     file: str = "<string>"
+    functions: dict[str, Function] = field(default_factory=dict)   # the spec's own functions
+    defaults: dict[str, Any] = field(default_factory=dict)         # scoped defaults (text)
 
     def loc(self, path: tuple) -> Loc:
         return self.document.loc(path) if self.document else Loc(self.file)
@@ -143,7 +146,7 @@ def _param_decl(name: str, raw: Any, doc: Document, path: tuple) -> ParamDecl:
         if default is None:
             raise SpecError(f"parameter '{name}' needs a type or a default", loc,
                             "write e.g. '{type: int}' or '{default: 3}'")
-        ptype = {bool: "bool", int: "int", float: "float"}.get(type(default), "str")
+        ptype = {bool: "bool", int: "int", float: "float", list: "list"}.get(type(default), "str")
         if ptype == "str" and not isinstance(default, str):
             ptype = "str"
     return ParamDecl(name, ptype, default, raw.get("choices"), raw.get("min"), raw.get("max"),
@@ -189,6 +192,44 @@ def _node(raw: dict, path: tuple, doc: Document, *, step: bool) -> NodeSpec:
     return node
 
 
+def _functions(raw: dict, doc: Document) -> dict[str, Function]:
+    """A spec's ``functions:`` section: each ``name: {args: [a, b], body: "expression"}``;
+    names and arguments are identifiers, a built-in is not redefined, and the body parses
+    (errors located at the body). What a body may call is checked when it runs.
+
+    >>> spec = parse_spec("block: b\\nparams: {M: {type: int}}\\nfunctions:\\n"
+    ...                   "  half: {args: [v], body: v // 2}\\nnodes: [{name: c, op: relu}]\\n")
+    >>> spec.functions["half"].args
+    ('v',)
+    """
+    out: dict[str, Function] = {}
+    for name, item in raw.items():
+        path = ("functions", name)
+        _check_name(str(name), "function name", doc, path, doc.key_loc(path))
+        if name in FUNCTIONS:
+            raise SpecError(f"function '{name}' is a built-in", doc.key_loc(path),
+                            "give the spec's own function another name")
+        if not isinstance(item, dict) or not isinstance(item.get("body"), str):
+            raise SpecError(f"function '{name}' needs a 'body' expression", doc.loc(path),
+                            "e.g. {args: [v, d], body: 'max(d, int(v + d / 2) // d * d)'}")
+        args = item.get("args") or []
+        for j, arg in enumerate(args):
+            _check_name(str(arg), "parameter name", doc, path + ("args", j),
+                        doc.loc(path + ("args", j)))
+        if len(set(args)) != len(args):
+            raise SpecError(f"function '{name}' names an argument twice", doc.loc(path + ("args",)))
+        body_loc = doc.loc(path + ("body",))
+        check_text(item["body"], body_loc)
+        try:
+            _parse(item["body"].strip())
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            raise SpecError(f"cannot parse the body of function '{name}': "
+                            f"{getattr(exc, 'msg', exc)}", body_loc,
+                            "a body is one expression over the arguments") from None
+        out[name] = Function(str(name), tuple(map(str, args)), item["body"], body_loc)
+    return out
+
+
 def spec_from_document(doc: Document, *, schema_checked: bool = False) -> Spec:
     """Validate a parsed document against the grammar and build the :class:`Spec`
     (``schema_checked``: the document is known to pass the JSON Schema, e.g. it came from
@@ -212,8 +253,13 @@ def spec_from_document(doc: Document, *, schema_checked: bool = False) -> Spec:
     for name, section in (data.get("weights") or {}).items():   # key maps: checked here, located
         from .keymap import KeyMap
         KeyMap.parse(name, section, doc.loc(("weights", name)),
-                     lambda i, name=name: doc.loc(("weights", name, "keys", i)))
+                     lambda i, name=name: doc.loc(("weights", name, "keys", i)), params=params)
+    functions = _functions(data.get("functions") or {}, doc)
+    defaults = dict(data.get("defaults") or {})
+    for key in defaults:
+        _check_name(key, "parameter name", doc, ("defaults", key), doc.key_loc(("defaults", key)))
     return Spec(
+        functions=functions, defaults=defaults,
         name=data[kind], kind=kind, params=params, nodes=nodes, doc=data.get("doc", ""),
         input=data.get("input") or {}, output=data.get("output"), blocks=data.get("blocks") or [],
         meta={k: data[k] for k in ("predict", "meta", "weights") if k in data}, document=doc,

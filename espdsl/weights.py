@@ -169,13 +169,16 @@ def _dims(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(map(str, shape)) + "]"
 
 
-def describe(fit: Fit, model: Shapes, ckpt: Shapes) -> str:
-    """One line: the counts and the first few mismatches with both shapes."""
+def describe(fit: Fit, model: Shapes, ckpt: Shapes, full: bool = False) -> str:
+    """One line: the counts and the first few mismatches with both shapes (``full``: all of
+    them, both sides)."""
     items = ([f"{k} checkpoint {_dims(ckpt[k])} vs model {_dims(model[k])}" for k in fit.shape]
              + [f"{k} {_dims(model[k])} missing from the checkpoint" for k in fit.missing]
              + [f"{k} {_dims(ckpt[k])} not in the model" for k in fit.unexpected])
     counts = (f"{len(fit.missing)} missing, {len(fit.unexpected)} unexpected, "
               f"{len(fit.shape)} of another shape")
+    if full:
+        return f"{counts}: " + ", ".join(items)
     more = f", ... ({len(items) - SHOWN} more)" if len(items) > SHOWN else ""
     return f"{counts}: " + ", ".join(items[:SHOWN]) + more
 
@@ -324,7 +327,7 @@ def _declared(params: dict[str, Any], decls: Mapping[str, Any]) -> dict[str, Any
 
 # -- loading ------------------------------------------------------------------------------------
 def load_weights(model: nn.Module, weights: str | Path | Mapping[str, torch.Tensor], *,
-                 strict: bool = True) -> Fit:
+                 strict: bool = True, full: bool = False) -> Fit:
     """Load a checkpoint (a path or a state_dict) into ``model``; return how it fit.
 
     Strict (default): any missing, unexpected or differently shaped tensor raises
@@ -333,7 +336,9 @@ def load_weights(model: nn.Module, weights: str | Path | Mapping[str, torch.Tens
 
     When the keys do not fit as they are, each key map of the spec's ``weights:`` section
     (:mod:`espdsl.keymap`: torchvision's names, the authors' names) is tried in turn; the first
-    under which the checkpoint fits exactly is used (``Fit.keymap`` names it).
+    under which the checkpoint fits exactly is used (``Fit.keymap`` names it). ``full``: the
+    error lists every mismatch, both sides (``espdsl keymap SPEC --weights FILE`` shows every
+    key's rewrite).
 
     >>> import espdsl
     >>> model = espdsl.create_model("espnet_c", alpha3=3)
@@ -350,7 +355,7 @@ def load_weights(model: nn.Module, weights: str | Path | Mapping[str, torch.Tens
     tried: tuple[Fit, dict[str, tuple[int, ...]]] | None = None
     if not fit.ok and ir is not None:
         for km in key_maps(ir.meta):
-            mapped, dropped = km.translate(ckpt_state)
+            mapped, dropped = km.translate(ckpt_state, model_shapes, ir.params)
             mapped_shapes = shapes_of(mapped)
             got = compare(model_shapes, mapped_shapes)
             got.keymap, got.dropped = km.name, dropped
@@ -364,11 +369,12 @@ def load_weights(model: nn.Module, weights: str | Path | Mapping[str, torch.Tens
         if tried is not None:          # closer through a key map: say what that leaves
             raise WeightsError(f"checkpoint does not fit {name}, not even through its "
                                f"'{tried[0].keymap}' key map: "
-                               f"{describe(tried[0], model_shapes, tried[1])}", where,
-                               "check the key map's rules and the spec's parameters (-p)")
+                               f"{describe(tried[0], model_shapes, tried[1], full)}", where,
+                               "check the key map's rules and the spec's parameters (-p); "
+                               "'espdsl keymap SPEC --weights FILE' shows every key")
         hint = suggest(ir, model_shapes, ckpt_shapes, fit) if ir is not None else None
         raise WeightsError(f"checkpoint does not fit {name}: "
-                           f"{describe(fit, model_shapes, ckpt_shapes)}", where,
+                           f"{describe(fit, model_shapes, ckpt_shapes, full)}", where,
                            hint or "check the spec and its parameters (-p)")
     bad = set(fit.shape)
     merged = dict(own)     # keeps the model's num_batches_tracked when the checkpoint has none

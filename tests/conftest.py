@@ -27,7 +27,8 @@ FIG3G = {"M": 100, "N": 100, "n": 3, "K": 5, "g": 2}
 
 
 # Down-samplers that concatenate a pooled input (M channels) to N - M new ones need N > M.
-GROWS = {"erfnet_down": {"N": 200}, "eesp_down": {"N": 200}}
+GROWS = {"erfnet_down": {"N": 200}, "eesp_down": {"N": 200},
+         "regnet_bottleneck": {"N": 96}}   # RegNet: widths are multiples of the group width (8)
 
 
 def block_params(name: str) -> dict:

@@ -32,6 +32,28 @@ def se_gate(x: torch.Tensor) -> torch.Tensor:
     return x * torch.sigmoid(F.adaptive_avg_pool2d(x, 1))
 
 
+class ChannelsLast(nn.Module):
+    """A torch module applied over channels at each pixel (ConvNeXt's LayerNorm2d)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class LayerScale(nn.Module):
+    """timm's LayerScale2d: a learned per-channel factor, no bias."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.rand(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma.view(1, -1, 1, 1)
+
+
 # name: (spec nodes, the torch counterpart, receptive field (H, W) by hand or None)
 CASES = {
     "conv [3, 3] dilation [1, 2]": (
@@ -80,6 +102,23 @@ CASES = {
     "dropout": ("  - {name: op, op: dropout, p: 0.3}", lambda: nn.Dropout(0.3), (1, 1)),
     "dropout channelwise": ("  - {name: op, op: dropout, p: 0.3, channelwise: true}",
                             lambda: nn.Dropout2d(0.3), (1, 1)),
+    "stochastic_depth": ("  - {name: op, op: stochastic_depth, p: 0.3}", nn.Identity, (1, 1)),
+    "layernorm over channels": ("  - {name: op, op: layernorm, eps: 0.001}",
+                                lambda: ChannelsLast(nn.LayerNorm(C, eps=0.001)), (1, 1)),
+    "groupnorm": ("  - {name: op, op: groupnorm, groups: 2}", lambda: nn.GroupNorm(2, C), None),
+    "gelu": ("  - {name: op, op: gelu}", nn.GELU, (1, 1)),
+    "gelu tanh": ("  - {name: op, op: gelu, approximate: tanh}",
+                  lambda: nn.GELU(approximate="tanh"), (1, 1)),
+    "scale": ("  - {name: op, op: scale, init: 0.1}", lambda: LayerScale(C), (1, 1)),
+    "softmax": ("  - {name: op, op: softmax}", lambda: nn.Softmax(dim=1), (1, 1)),
+    "tanh": ("  - {name: op, op: tanh}", nn.Tanh, (1, 1)),
+    "pad constant": ("  - {name: op, op: pad, padding: [1, 2], value: 0.5}",
+                     lambda: nn.ConstantPad2d((2, 2, 1, 1), 0.5), (1, 1)),
+    "pad reflect": ("  - {name: op, op: pad, padding: 2, mode: reflect}",
+                    lambda: nn.ReflectionPad2d(2), (1, 1)),
+    "upsample bicubic": ("  - {name: op, op: upsample, mode: bicubic}",
+                         lambda: lambda x: F.interpolate(x, scale_factor=2.0, mode="bicubic",
+                                                         align_corners=False), None),
     "upsample to a node's size": (
         "  - {name: small, op: avgpool, kernel: 2}\n"
         "  - {name: op, op: upsample, from: [small, input]}",
@@ -121,7 +160,8 @@ def test_op_against_its_torch_counterpart(case):
 
 def test_deconv_and_upsample_fields_against_the_gradient():
     # periodic fields (they depend on the output position): checked position by position
-    for nodes in CASES["deconv [3, 2] stride [2, 1]"][0], CASES["upsample to a node's size"][0]:
+    for nodes in (CASES["deconv [3, 2] stride [2, 1]"][0], CASES["upsample to a node's size"][0],
+                  CASES["upsample bicubic"][0]):
         ir = ir_of(nodes, size=(48, 40))
         stats = espdsl.analyze(ir).totals
         row = check_rf(build(ir).eval(), ir, stats)
@@ -137,7 +177,8 @@ def test_global_pooling_counts_like_fvcore():
 
 
 # operations per output value, from each op's formula (exp counted as one)
-PER_VALUE = {"relu6": 2, "hardsigmoid": 4, "hardswish": 5, "sigmoid": 4, "silu": 5}
+PER_VALUE = {"relu6": 2, "hardsigmoid": 4, "hardswish": 5, "sigmoid": 4, "silu": 5,
+             "gelu": 5, "tanh": 1, "softmax": 3, "layernorm": 7, "scale": 1}
 
 
 @pytest.mark.parametrize("op", sorted(PER_VALUE))
@@ -194,9 +235,6 @@ def test_bad_use_of_the_new_ops_is_one_located_line(nodes, message):
 
 
 def test_new_ops_export_to_python_and_onnx(tmp_path):
-    import onnxruntime
-
-    from espdsl.codegen import to_python
     nodes = "\n".join([
         "  - {name: c, op: conv, out: 6, kernel: [3, 1], stride: [2, 1], groups: 2}",
         "  - {name: h, op: hardswish}",
@@ -221,6 +259,16 @@ def test_new_ops_export_to_python_and_onnx(tmp_path):
         "  - {name: act, op: silu}"])
     ir = ir_of(nodes)
     model = build(ir).eval()
+    plain, x, y = exported_python_matches(ir, model, tmp_path)
+    with torch.no_grad():
+        # the generated file is plain torch: the same model at another batch size
+        assert plain(torch.randn(3, C, H, W)).shape == (3, 5)
+    exported_onnx_matches(model, x, y, tmp_path)
+
+
+def exported_python_matches(ir, model, tmp_path):
+    """The generated .py module computes what the built one does; (it, the input, output)."""
+    from espdsl.codegen import to_python
     x = torch.randn(1, C, H, W)
     with torch.no_grad():
         y = model(x)
@@ -230,10 +278,45 @@ def test_new_ops_export_to_python_and_onnx(tmp_path):
     plain.load_state_dict(model.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(plain(x), y)
-        # the generated file is plain torch: the same model at another batch size
-        assert plain(torch.randn(3, C, H, W)).shape == (3, 5)
+    return plain, x, y
+
+
+def exported_onnx_matches(model, x, y, tmp_path):
+    """ONNX Runtime computes what the built module does."""
+    import onnxruntime
     onnx_path = tmp_path / "net.onnx"
     torch.onnx.export(model, (x,), str(onnx_path), dynamo=False)
     session = onnxruntime.InferenceSession(str(onnx_path))
     (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     torch.testing.assert_close(torch.from_numpy(out), y, rtol=1e-4, atol=1e-5)
+
+
+def test_ops_of_issue_16_export_to_python_and_onnx(tmp_path):
+    nodes = "\n".join([
+        "  - {name: c, op: conv, out: 8, kernel: 3}",
+        "  - {name: ln, op: layernorm}",
+        "  - {name: gn, op: groupnorm, groups: 4}",
+        "  - {name: g, op: gelu}",
+        "  - {name: s, op: scale, init: 0.5}",
+        "  - {name: sd, op: stochastic_depth, p: 0.2}",
+        "  - {name: t, op: tanh}",
+        "  - {name: p, op: pad, padding: [1, 2], mode: reflect}",
+        "  - {name: p0, op: pad, padding: 1, value: 0.25}",
+        "  - {name: up, op: upsample, mode: bicubic}",
+        "  - {name: sm, op: softmax}"])
+    ir = ir_of(nodes)
+    model = build(ir).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(0.5, 1.5)
+    plain, x, y = exported_python_matches(ir, model, tmp_path)
+    assert y.shape == (1, 8, 2 * (H + 4), 2 * (W + 6))
+    exported_onnx_matches(model, x, y, tmp_path)
+
+
+def test_groupnorm_reads_the_whole_map():
+    ir = ir_of("  - {name: op, op: groupnorm, groups: 2}")
+    totals = espdsl.analyze(ir).totals
+    assert totals.rf_h >= H and totals.rf_w >= W
+    with pytest.raises(EspdslError, match="groupnorm groups=3 must divide channels 4"):
+        ir_of("  - {name: op, op: groupnorm, groups: 3}")

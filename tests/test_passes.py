@@ -77,9 +77,20 @@ NAMES = [*ZOO, *espdsl.list_blocks()]
 ALONE = {"avgpool_to_conv": ["channels_last", "avgpool_to_conv"]}
 
 
-@pytest.mark.parametrize("passes", [ALONE.get(p, [p]) for p in PASSES] + [list(DEFAULT)],
-                         ids=[*PASSES, "all"])
-@pytest.mark.parametrize("name", NAMES)
+# the ImageNet families of issue 16 run every pass together by default, each pass alone when slow
+HEAVY = {"efficientnet", "mobilenet_v3_large", "mobilenet_v3_small", "regnet_y_400mf",
+         "mnasnet1_0"}
+
+
+def _pass_cases():
+    for name in NAMES:
+        for passes, pid in zip([ALONE.get(p, [p]) for p in PASSES] + [list(DEFAULT)],
+                               [*PASSES, "all"]):
+            marks = [pytest.mark.slow] if name in HEAVY and pid != "all" else []
+            yield pytest.param(name, passes, id=f"{name}-{pid}", marks=marks)
+
+
+@pytest.mark.parametrize("name, passes", list(_pass_cases()))
 def test_every_pass_is_exact_on_its_own(name, passes):
     model, x = case(name)
     with torch.no_grad():

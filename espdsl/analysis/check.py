@@ -135,6 +135,11 @@ def rf_probe(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
                 module.bias.zero_()
                 module.running_mean.zero_()
                 module.running_var.fill_(1.0)
+            elif isinstance(module, (nn.LayerNorm, nn.GroupNorm)) and module.weight is not None:
+                # a normalised map sums to zero over its channels whatever the input: unequal
+                # weights keep every path visible in the gradient of that sum
+                module.weight.copy_(torch.linspace(0.5, 1.5, module.weight.numel()))
+                module.bias.zero_()
             elif isinstance(module, nn.PReLU):
                 module.weight.fill_(1.0)
     if isinstance(probe, torch.fx.GraphModule):
@@ -144,7 +149,7 @@ def rf_probe(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
         swap: dict[Any, Any] = {F.max_pool2d: F.avg_pool2d,
                                 F.adaptive_max_pool2d: F.adaptive_avg_pool2d}
         swap.update({fn: _identity for fn in (F.relu6, F.hardsigmoid, F.hardswish, torch.sigmoid,
-                                              F.silu)})
+                                              F.silu, F.gelu, torch.tanh, F.softmax)})
         for node in probe.graph.nodes:
             if node.op == "call_function" and node.target in swap:
                 node.target = swap[node.target]
@@ -152,7 +157,7 @@ def rf_probe(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
     return probe
 
 
-def _identity(x: torch.Tensor) -> torch.Tensor:
+def _identity(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     return x
 
 

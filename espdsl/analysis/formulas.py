@@ -147,7 +147,10 @@ def formula_env(params: dict[str, int], size: tuple[int, int]) -> Env:
     >>> formula_env({"K": 4}, (56, 56))["d"]
     25
     """
-    env = {**FIG3G_PARAMS, **{k: v for k, v in params.items() if isinstance(v, int)}}
+    whole = {k: int(v) for k, v in params.items()   # a float like inverted_residual's t = 6.0
+             if isinstance(v, float) and v.is_integer()}
+    env = {**FIG3G_PARAMS, **whole, **{k: v for k, v in params.items()
+                                       if isinstance(v, int) and not isinstance(v, bool)}}
     env.setdefault("d", env["N"] // env["K"])
     env["H"], env["W"] = size
     return env

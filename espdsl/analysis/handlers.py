@@ -19,10 +19,14 @@ Units (per sample; the walk multiplies by the batch):
   5 (sigmoid and a product), add and mul ``inputs - 1``, avgpool ``kh kw`` (``kh kw - 1``
   additions and a division), maxpool ``kh kw - 1`` comparisons, global_avgpool ``H W`` per
   channel (as fvcore counts ``adaptive_avg_pool2d``: one per input value), global_maxpool
-  ``H W - 1`` comparisons per channel, bilinear upsample 7 (four products, three sums). Pure
-  data movement (input, concat, slice, flatten, shuffle, nearest upsample, depth_to_space) and
-  dropout (the identity at inference) are deliberately *ignored*: listed as such, not counted as
-  zero work.
+  ``H W - 1`` comparisons per channel, bilinear upsample 7 (four products, three sums),
+  bicubic upsample 31 (sixteen products, fifteen sums), layernorm and groupnorm 7 (per value:
+  one sum for the mean, a subtraction, a square, one sum for the variance, a normalisation, a
+  scale and a shift; a groupnorm output reads the whole map), gelu 5 (a division, erf, an addition, two products), scale 1, softmax 3
+  (exp, a sum, a division), tanh 1 (like exp). Pure data movement (input, concat, slice,
+  flatten, shuffle, nearest upsample, depth_to_space, pad) and dropout and stochastic depth
+  (the identity at inference) are deliberately *ignored*: listed as such, not counted as zero
+  work.
 * ``window``: which input pixels (along H; ``window_w`` along W when it differs) output pixel
   ``o`` reads: the index range ``[rate*o + lo[o % period], rate*o + hi[o % period]]``
   (:class:`Window`). Convolution and pooling: ``[s*o - p, s*o - p + d(k - 1)]``; transposed
@@ -202,7 +206,10 @@ def resample_window(inverse: Fraction, mode: str) -> Window:
         else:
             pos = (o + Fraction(1, 2)) * inverse - Fraction(1, 2)
             low = math.floor(pos)
-            ranges.append((low, low + (pos != low)))
+            if mode == "bicubic":   # four taps around pos (the outer ones weigh 0 on a grid point)
+                ranges.append((low - 1, low + 2))
+            else:
+                ranges.append((low, low + (pos != low)))
     return Window.from_ranges(inverse, ranges)
 
 
@@ -225,8 +232,22 @@ def _upsample(node: Node, ins: list[Shape]) -> Work:
         h = w = upsample_window(node.attrs["scale"], mode)
     if mode == "nearest":
         return Work(status=IGNORED, **_axes(h, w))
-    # bilinear: every output value blends a 2x2 neighbourhood
-    return Work(elementwise=7 * numel(node.shape), **_axes(h, w))
+    # bilinear: every output value blends a 2x2 neighbourhood; bicubic a 4x4 one
+    per = 31 if mode == "bicubic" else 7
+    return Work(elementwise=per * numel(node.shape), **_axes(h, w))
+
+
+def _groupnorm(node: Node, ins: list[Shape]) -> Work:
+    """Every output reads the whole map (its group's statistics): a window of ``2 H - 1``
+    centred on it covers the map from any position."""
+    c, h, w = ins[0]
+    return Work(elementwise=7 * numel(node.shape),
+                **_axes(Window.strided(1, 1 - h, 2 * h - 1), Window.strided(1, 1 - w, 2 * w - 1)))
+
+
+def _pad(node: Node, ins: list[Shape]) -> Work:
+    ph, pw = pair(node.attrs["padding"])
+    return Work(status=IGNORED, **_axes(Window.strided(1, -ph, 1), Window.strided(1, -pw, 1)))
 
 
 def _depth_to_space(node: Node, ins: list[Shape]) -> Work:
@@ -262,4 +283,12 @@ HANDLERS: dict[str, Handler] = {
     "upsample": _upsample,
     "affine": _per_value(2),
     "depth_to_space": _depth_to_space,
+    "stochastic_depth": _moves,
+    "layernorm": _per_value(7),
+    "groupnorm": _groupnorm,
+    "gelu": _per_value(5),
+    "scale": _per_value(1),
+    "softmax": _per_value(3),
+    "tanh": _per_value(1),
+    "pad": _pad,
 }

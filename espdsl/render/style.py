@@ -96,6 +96,14 @@ OP_TEXT: dict[str, Callable[[Node, int | None], str]] = {
         if node.attrs.get("scale") is not None and len(node.inputs) < 2
         else f"resize ({node.attrs.get('mode', 'bilinear')})"),
     "depth_to_space": lambda node, c: f"depth-to-space x{node.attrs['factor']}",
+    "stochastic_depth": lambda node, c: f"stochastic depth p={node.attrs.get('p', 0):g}",
+    "layernorm": _named("LN"),
+    "groupnorm": lambda node, c: f"GN, g={node.attrs['groups']}",
+    "gelu": _named("GELU"),
+    "scale": _named("scale"),
+    "softmax": _named("softmax"),
+    "tanh": _named("tanh"),
+    "pad": lambda node, c: f"pad {pair_text(node.attrs['padding'])} ({node.attrs.get('mode', 'constant')})",
 }
 
 
