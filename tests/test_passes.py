@@ -77,8 +77,9 @@ NAMES = [*ZOO, *espdsl.list_blocks()]
 ALONE = {"avgpool_to_conv": ["channels_last", "avgpool_to_conv"]}
 
 
-@pytest.mark.parametrize("passes", [ALONE.get(p, [p]) for p in PASSES] + [list(DEFAULT)],
-                         ids=[*PASSES, "all"])
+# the exact passes (the precision passes are tested in test_precision.py)
+@pytest.mark.parametrize("passes", [ALONE.get(p, [p]) for p in DEFAULT] + [list(DEFAULT)],
+                         ids=[*DEFAULT, "all"])
 @pytest.mark.parametrize("name", NAMES)
 def test_every_pass_is_exact_on_its_own(name, passes):
     model, x = case(name)
