@@ -81,7 +81,7 @@ def create_model(spec: SpecRef, weights: str | Path | None = None, *,
     ``dtype`` (with ``optimize=True``): ``"fp32"`` (default), ``"bf16"`` or ``"fp16"`` (CUDA),
     the reduced-precision build of :mod:`espdsl.passes.precision`; on a CPU without bf16
     instructions ``"bf16"`` builds fp32 and warns. An int8 network comes from
-    ``espdsl quantize`` (a ``.pt2`` file: ``create_model("net_int8.pt2")``).
+    ``espdsl quantize`` (a checkpoint: ``create_model("net_int8.pt")``).
 
     >>> import espdsl, torch
     >>> m = espdsl.create_model("espnet", alpha3=3).eval()
@@ -89,9 +89,6 @@ def create_model(spec: SpecRef, weights: str | Path | None = None, *,
     torch.Size([1, 20, 64, 128])
     """
     text = str(spec)
-    if not isinstance(spec, Spec) and text.endswith(".pt2") and weights is None:
-        from .quantize import load_quantized
-        return load_quantized(text)
     passes = None
     if dtype not in (None, "fp32"):
         from .passes import pipeline
@@ -102,7 +99,7 @@ def create_model(spec: SpecRef, weights: str | Path | None = None, *,
         if dtype == "int8":
             raise UsageError("an int8 network is calibrated on images", None,
                              "make one with 'espdsl quantize SPEC --weights W --calibrate "
-                             "IMAGE... -o net_int8.pt2' and load that file")
+                             "IMAGE... -o net_int8.pt' and load that file")
         note = fallback(dtype) if dtype == "bf16" else None   # fp16: built here, run on CUDA
         if note:
             import warnings

@@ -18,7 +18,7 @@ spec, ``"default"``: the same spec without optimization, or ``"fp32"``: its fp32
 build) the two run interleaved, A B A B,
 so the machine's drift hits both alike, and a :class:`Comparison` gives their ratio.
 ``dtype`` (``"bf16"``, ``"fp16"``) times the reduced-precision optimized build (the input
-stays fp32); an int8 network is a ``.pt2`` file from ``espdsl quantize``, given as ``model``.
+stays fp32); an int8 network is a checkpoint from ``espdsl quantize``, given as ``model``.
 
 On CUDA the runs are timed with CUDA events and the device is synchronised around them.
 
@@ -151,14 +151,10 @@ def _subject(model: Any, params: dict[str, Any], input_size: Sequence[int] | Non
              device: Any, dtype: str = "fp32") -> _Subject:
     import torch.nn as nn
 
-    from .api import build_ir, load
+    from .api import build_ir, create_model, load
     from .ir import IR
-    if isinstance(model, (str, Path)) and str(model).endswith(".pt2"):
-        from .quantize import load_quantized
-        if params or input_size is not None:
-            raise UsageError("an int8 .pt2 network is fixed: parameters and input size do not "
-                             "apply", None, "quantize the spec again with them")
-        model = load_quantized(model)
+    if isinstance(model, (str, Path)) and str(model).endswith((".pt", ".pth")) and weights is None:
+        model = create_model(model, **params)     # an espdsl checkpoint (int8 from quantize)
     if isinstance(model, nn.Module):
         ir = getattr(model, "espdsl_ir", None)
         if ir is None:
@@ -267,7 +263,7 @@ def bench(model: Any, *, params: dict[str, Any] | None = None,
                                      "model from", None, "pass the spec instead of a module")
                 subjects.append(_subject(model, params, input_size, False, weights, blocks, dev))
             elif isinstance(vs, str) and vs == "fp32":     # the same network, fp32 optimized
-                if isinstance(model, torch.nn.Module) or str(model).endswith(".pt2"):
+                if isinstance(model, torch.nn.Module):
                     raise UsageError("vs='fp32' needs a spec to build the fp32 network from",
                                      None, "pass the spec (and --weights) instead")
                 subjects.append(_subject(model, params, input_size, True, weights, blocks, dev))

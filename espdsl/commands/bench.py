@@ -27,7 +27,7 @@ from .options import blocks_option, input_option, param_option, parse_params, pa
                    "optimized build), interleaved A B A B.")
 @click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]),
               help="Precision of the optimized build (bf16: CPUs with AVX-512 BF16/AMX; fp16: "
-                   "CUDA). An int8 network: give the .pt2 file from 'espdsl quantize' as SPEC.")
+                   "CUDA). An int8 network: give the checkpoint from 'espdsl quantize' as SPEC.")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Load a checkpoint first.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)

@@ -26,7 +26,7 @@ from .options import blocks_option, param_option, parse_params, spec_argument
               help="Run the optimized inference build (espdsl.passes; same class maps).")
 @click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]),
               help="Precision of the optimized build (class maps may differ from fp32 on a few "
-                   "pixels: 'espdsl precision' measures it). int8: give the .pt2 file from "
+                   "pixels: 'espdsl precision' measures it). int8: give the checkpoint from "
                    "'espdsl quantize' as SPEC.")
 def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks: tuple[str, ...],
             weights: str | None, out_dir: str, device: str, original_size: bool,
@@ -43,7 +43,7 @@ def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks:
     resolve_device(device)            # fail on a missing GPU or a bad image before loading anything
     for image in images:
         check_image(image)
-    is_checkpoint = spec.endswith((".pt", ".pth", ".pt2"))
+    is_checkpoint = spec.endswith((".pt", ".pth"))
     if weights is None and not is_checkpoint:
         raise UsageError("predict needs --weights (an untrained network predicts noise)", None,
                          "add --weights CHECKPOINT, or give an espdsl .pt checkpoint as SPEC")
