@@ -161,14 +161,19 @@ class QuantizedModule(nn.Module):
             return self.net(x)
         with self._lock:
             if self._compiled is None:
-                self._compiled = torch.compile(self.net, options={"freezing": True})
-        return self._compiled(x)
+                self._compiled = torch.compile(self.net)
+        # freezing folds the int8 weights into oneDNN's packed form; it must be inductor's
+        # config while compiling (``options={"freezing": True}`` fails on qconv_prepack)
+        from torch._inductor import config
+        with config.patch(freezing=True):
+            return self._compiled(x)
 
     def train(self, mode: bool = True) -> "QuantizedModule":
         if mode:
             raise UsageError("an int8 network is for inference only", None,
                              "train the fp32 network")
-        return super().train(False)
+        self.training = False         # the exported graph is in inference form already
+        return self
 
 
 def calibration_inputs(model: Any, images: Sequence[str | Path]) -> list[Any]:
