@@ -41,7 +41,7 @@ from .passes.layout import layout_of
 from .passes.precision import FLOAT32, FP32_PARAMS, dtype_of
 from .runtime import (Affine, OutputPool, PlannedModule, Workspace, channel_shuffle, concat_into,
                       depth_to_space, memory_format, pointwise_conv, pointwise_to_space,
-                      prelu_into)
+                      prelu_channels_last, prelu_into)
 
 __all__ = ["build", "make_module", "MODULES", "EMITTERS", "Builder", "channel_shuffle"]
 
@@ -136,6 +136,8 @@ def _emit_conv(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) 
 
 
 def _emit_prelu(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
+    if dtype_of(b.ir, node.name) != FLOAT32 and layout_of(b.ir, node.name):   # 16-bit NHWC
+        return b.call(prelu_channels_last, (ins[0], b.attr(f"{node.name}.weight")), _out(out))
     if out is None:
         return b.module((ins[0],))
     return b.call(prelu_into, (ins[0], b.attr(f"{node.name}.weight"), out))
