@@ -96,7 +96,8 @@ def build_ir(ir: IR) -> "nn.Module":
 
 def create_model(spec: SpecRef, weights: str | Path | None = None, *,
                  input_size: Sequence[int] | None = None, blocks: Iterable[str | Path] = (),
-                 strict: bool = True, optimize: bool | None = None, **params: Any) -> "nn.Module":
+                 strict: bool = True, optimize: bool | None = None, dtype: str | None = None,
+                 **params: Any) -> "nn.Module":
     """Build a model from a spec (a zoo name such as ``"espnet"`` or a path) and parameters.
 
     With ``weights``, load a checkpoint into it (strict by default). A path to an espdsl
@@ -104,6 +105,10 @@ def create_model(spec: SpecRef, weights: str | Path | None = None, *,
     itself. With ``optimize=True`` the result is the inference build of :mod:`espdsl.passes`
     (batch norms folded, channels-last, a static memory plan; same outputs, inference only);
     a checkpoint saved from an optimized model comes back optimized unless ``optimize=False``.
+    ``dtype`` (with ``optimize=True``): ``"fp32"`` (default), ``"bf16"`` or ``"fp16"`` (CUDA),
+    the reduced-precision build of :mod:`espdsl.passes.precision`; on a CPU without bf16
+    instructions ``"bf16"`` builds fp32 and warns. An int8 network comes from
+    ``espdsl quantize`` (a checkpoint: ``create_model("net_int8.pt")``).
 
     >>> import espdsl, torch
     >>> m = espdsl.create_model("espnet", alpha3=3).eval()
@@ -111,17 +116,40 @@ def create_model(spec: SpecRef, weights: str | Path | None = None, *,
     torch.Size([1, 20, 64, 128])
     """
     text = str(spec)
+    passes = None
+    if dtype not in (None, "fp32"):
+        from .passes import pipeline
+        from .passes.precision import fallback
+        if not optimize:
+            raise UsageError(f"dtype '{dtype}' is a build of the optimized network", None,
+                             "add optimize=True (--optimize)")
+        if dtype == "int8":
+            raise UsageError("an int8 network is calibrated on images", None,
+                             "make one with 'espdsl quantize SPEC --weights W --calibrate "
+                             "IMAGE... -o net_int8.pt' and load that file")
+        note = fallback(dtype) if dtype == "bf16" else None   # fp16: built here, run on CUDA
+        if note:
+            import warnings
+            warnings.warn(note, RuntimeWarning, stacklevel=2)
+            dtype = "fp32"
+        passes = pipeline(dtype)
     if not isinstance(spec, Spec) and text.endswith((".pt", ".pth")) and weights is None:
         from .weights import load_checkpoint_model
-        return load_checkpoint_model(text, optimize=optimize, **params)
-    ir = load(spec, input_size=input_size, blocks=blocks, **params)
-    model = build_ir(ir)
-    if weights is not None:
-        from .weights import load_weights
-        load_weights(model, weights, strict=strict)
+        model = load_checkpoint_model(text, optimize=optimize and passes is None, **params)
+        if passes is None:
+            return model
+    else:
+        ir = load(spec, input_size=input_size, blocks=blocks, **params)
+        model = build_ir(ir)
+        if weights is not None:
+            from .weights import load_weights
+            load_weights(model, weights, strict=strict)
     if optimize:
-        from .passes import optimize_model
-        return optimize_model(model.eval())
+        from .passes import DEFAULT, optimize_model
+        if "passes" in model.espdsl_ir.meta:      # a checkpoint that came back optimized
+            raise UsageError("the checkpoint holds an optimized network", None,
+                             "give optimize=False, or a checkpoint of the default build")
+        return optimize_model(model.eval(), passes or DEFAULT)
     return model
 
 

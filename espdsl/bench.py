@@ -6,7 +6,7 @@ commands may call it for a latency column)::
 
     bench(model, *, params=None, input_size=None, runs=200, warmup=10, threads=None,
           device="cpu", optimize=True, weights=None, blocks=(), vs=None, matmul=True,
-          progress=False, seed=0) -> BenchResult | Comparison
+          progress=False, seed=0, dtype="fp32") -> BenchResult | Comparison
 
 ``model`` is a spec (zoo/block name or YAML path, resolved with ``params``), a resolved
 :class:`~espdsl.ir.IR`, or a module built by espdsl. It returns a :class:`BenchResult`
@@ -14,8 +14,11 @@ commands may call it for a latency column)::
 frames/s (batch / median), the achieved GFLOP/s (2 x the analysis' MACs per median run), the
 fraction of this machine's fp32 matmul throughput measured in the same run (a 2048x2048
 matmul interleaved with the runs), and minor page faults per run (CPU). With ``vs`` (another
-spec, or ``"default"``: the same spec without optimization) the two run interleaved, A B A B,
+spec, ``"default"``: the same spec without optimization, or ``"fp32"``: its fp32 optimized
+build) the two run interleaved, A B A B,
 so the machine's drift hits both alike, and a :class:`Comparison` gives their ratio.
+``dtype`` (``"bf16"``, ``"fp16"``) times the reduced-precision optimized build (the input
+stays fp32); an int8 network is a checkpoint from ``espdsl quantize``, given as ``model``.
 
 On CUDA the runs are timed with CUDA events and the device is synchronised around them.
 
@@ -54,6 +57,7 @@ class BenchResult:
     matmul_gflops: float | None = None          # fp32 matmul throughput in the same run
     faults_per_run: float | None = None         # minor page faults a run (CPU)
     device_name: str = ""
+    dtype: str = "fp32"                         # the build's precision
 
     @property
     def runs(self) -> int:
@@ -97,7 +101,8 @@ class BenchResult:
             "median_ms": self.median_ms, "mean_ms": self.mean_ms, "min_ms": self.min_ms,
             "max_ms": self.max_ms, "fps": self.fps, "macs": self.macs, "gflops": self.gflops,
             "matmul_gflops": self.matmul_gflops, "matmul_fraction": self.matmul_fraction,
-            "faults_per_run": self.faults_per_run, "times_ms": list(self.times_ms),
+            "faults_per_run": self.faults_per_run, "dtype": self.dtype,
+            "times_ms": list(self.times_ms),
         }
 
 
@@ -132,6 +137,7 @@ class _Subject:
     ir: Any
     optimized: bool
     source: Any = None       # the IR before optimization passes, when known: its MACs count
+    dtype: str = "fp32"
 
     @property
     def macs(self) -> int:
@@ -142,11 +148,13 @@ class _Subject:
 
 def _subject(model: Any, params: dict[str, Any], input_size: Sequence[int] | None,
              optimize: bool, weights: str | Path | None, blocks: Iterable[str | Path],
-             device: Any) -> _Subject:
+             device: Any, dtype: str = "fp32") -> _Subject:
     import torch.nn as nn
 
-    from .api import build_ir, load
+    from .api import build_ir, create_model, load
     from .ir import IR
+    if isinstance(model, (str, Path)) and str(model).endswith((".pt", ".pth")) and weights is None:
+        model = create_model(model, **params)     # an espdsl checkpoint (int8 from quantize)
     if isinstance(model, nn.Module):
         ir = getattr(model, "espdsl_ir", None)
         if ir is None:
@@ -166,12 +174,18 @@ def _subject(model: Any, params: dict[str, Any], input_size: Sequence[int] | Non
             from .weights import load_weights
             load_weights(built, weights)
         optimized = False
+    if dtype not in ("fp32", None) and not optimize:
+        raise UsageError(f"dtype '{dtype}' is a build of the optimized network", None,
+                         "drop --no-optimize")
     if optimize and not optimized:
-        from .passes import optimize_model
-        built, optimized = optimize_model(built.eval()), True
+        from .passes import optimize_model, pipeline
+        built, optimized = optimize_model(built.eval(), pipeline(dtype)), True
     built = built.to(device).eval()
     source = None if isinstance(model, nn.Module) else ir
-    return _Subject(ir.name, dict(ir.params), built, built.espdsl_ir, optimized, source)
+    run_ir = built.espdsl_ir
+    prec = run_ir.meta.get("quantized") or (run_ir.meta.get("precision") or {}).get("dtype")
+    return _Subject(ir.name, dict(ir.params), built, run_ir, optimized, source,
+                    {"bfloat16": "bf16", "float16": "fp16"}.get(prec, prec or "fp32"))
 
 
 def _macs(ir: Any) -> int:
@@ -225,7 +239,7 @@ def bench(model: Any, *, params: dict[str, Any] | None = None,
           threads: int | None = None, device: str = "cpu", optimize: bool = True,
           weights: str | Path | None = None, blocks: Iterable[str | Path] = (),
           vs: Any = None, matmul: bool = True, progress: bool = False,
-          seed: int = 0) -> BenchResult | Comparison:
+          seed: int = 0, dtype: str = "fp32") -> BenchResult | Comparison:
     """Time ``model`` (see the module doc); with ``vs``, time both interleaved."""
     import torch
 
@@ -241,16 +255,22 @@ def bench(model: Any, *, params: dict[str, Any] | None = None,
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        subjects = [_subject(model, params, input_size, optimize, weights, blocks, dev)]
+        subjects = [_subject(model, params, input_size, optimize, weights, blocks, dev, dtype)]
         if vs is not None:
             if isinstance(vs, str) and vs == "default":
                 if isinstance(model, torch.nn.Module):
                     raise UsageError("vs='default' needs a spec or an IR to build the default "
                                      "model from", None, "pass the spec instead of a module")
                 subjects.append(_subject(model, params, input_size, False, weights, blocks, dev))
+            elif isinstance(vs, str) and vs == "fp32":     # the same network, fp32 optimized
+                if isinstance(model, torch.nn.Module):
+                    raise UsageError("vs='fp32' needs a spec to build the fp32 network from",
+                                     None, "pass the spec (and --weights) instead")
+                subjects.append(_subject(model, params, input_size, True, weights, blocks, dev))
             else:
                 other = _declared(vs, params, blocks)
-                subjects.append(_subject(vs, other, input_size, optimize, None, blocks, dev))
+                subjects.append(_subject(vs, other, input_size, optimize, None, blocks, dev,
+                                         dtype))
         return _run(subjects, runs, warmup, dev, matmul, progress, seed)
     finally:
         torch.set_num_threads(old_threads)
@@ -313,7 +333,7 @@ def _run(subjects: list[_Subject], runs: int, warmup: int, dev: Any, matmul: boo
     import torch
 
     gen = torch.Generator().manual_seed(seed)
-    inputs = [torch.randn(s.ir.input_shape, generator=gen).to(dev) for s in subjects]
+    inputs = [torch.randn(tuple(s.ir.input_shape), generator=gen).to(dev) for s in subjects]
     with torch.inference_mode():
         fns = [(lambda s=s, x=x: s.model(x)) for s, x in zip(subjects, inputs)]
         t = interleave(fns, runs, warmup, dev, matmul, progress)
@@ -321,7 +341,7 @@ def _run(subjects: list[_Subject], runs: int, warmup: int, dev: Any, matmul: boo
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name()
     results = [BenchResult(s.name, s.params, tuple(s.ir.input_shape), dev.type,
                            torch.get_num_threads(), s.optimized, warmup, times, s.macs, rate,
-                           f / runs if dev.type == "cpu" else None, name)
+                           f / runs if dev.type == "cpu" else None, name, s.dtype)
                for s, times, f in zip(subjects, t.times_ms, t.faults)]
     if len(results) == 1:
         return results[0]
@@ -354,7 +374,9 @@ def format_bench(result: BenchResult | Comparison, fmt: str = "table") -> str:
         label = titled(r.name, r.params or {})
         frac = f"{100 * r.matmul_fraction:.0f}%" if r.matmul_fraction is not None else "-"
         faults = f"{r.faults_per_run:,.0f}" if r.faults_per_run is not None else "-"
-        table.append([label, "optimized" if r.optimized else "default", f"{r.median_ms:.1f}",
+        build = ("optimized" if r.optimized else "default") + (
+            f" {r.dtype}" if r.dtype != "fp32" else "")
+        table.append([label, build, f"{r.median_ms:.1f}",
                       f"{r.min_ms:.1f}", f"{r.max_ms:.1f}", f"{r.mean_ms:.1f}", f"{r.fps:.2f}",
                       f"{r.gflops:.1f}", frac, faults])
     head = rows[0]

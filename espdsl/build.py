@@ -36,10 +36,13 @@ from torch import fx, nn
 from .ir import IR, Node, class_name
 from .limits import check_build
 from .ops import OPS, pair
+from .passes.rewrite import consumers
 from .passes.layout import layout_of
-from .runtime import (Affine, ChannelScale, LayerNorm2d, OutputPool, StochasticDepth, PlannedModule, Workspace, channel_shuffle, concat_into,
+from .passes.precision import FLOAT32, FP32_PARAMS, dtype_of
+from .runtime import (Affine, ChannelScale, LayerNorm2d, OutputPool, StochasticDepth,
+                      PlannedModule, Workspace, channel_shuffle, concat_into,
                       depth_to_space, memory_format, pointwise_conv, pointwise_to_space,
-                      prelu_into)
+                      prelu_channels_last, prelu_into)
 
 __all__ = ["build", "make_module", "MODULES", "EMITTERS", "Builder", "channel_shuffle"]
 
@@ -96,6 +99,18 @@ class Builder:
         self.plan = plan
         self.node: Node | None = None      # the IR node being emitted (names the fx nodes)
         self.values: dict[str, Any] = {}   # IR node -> its fx value
+        self.dtypes: dict[str, str] = {}   # IR node -> the dtype of its fx value
+        self._casts: dict[tuple[str, str], fx.Node] = {}
+
+    def value(self, name: str, dtype: str | None = None) -> fx.Node:
+        """The fx value of IR node ``name``, converted (once) to ``dtype`` when it differs."""
+        value = self.values[name]
+        if value is None or dtype is None or self.dtypes.get(name, FLOAT32) == dtype:
+            return value
+        if (name, dtype) not in self._casts:
+            self._casts[name, dtype] = self.call("to", (value, getattr(torch, dtype)),
+                                                 kind="call_method")
+        return self._casts[name, dtype]
 
     def call(self, target: Any, args: tuple, kwargs: dict | None = None,
              kind: str = "call_function") -> fx.Node:
@@ -126,6 +141,8 @@ def _emit_conv(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) 
 
 
 def _emit_prelu(b: Builder, node: Node, ins: list[fx.Node], out: fx.Node | None) -> fx.Node:
+    if dtype_of(b.ir, node.name) != FLOAT32 and layout_of(b.ir, node.name):   # 16-bit NHWC
+        return b.call(prelu_channels_last, (ins[0], b.attr(f"{node.name}.weight")), _out(out))
     if out is None:
         return b.module((ins[0],))
     return b.call(prelu_into, (ins[0], b.attr(f"{node.name}.weight"), out))
@@ -191,7 +208,8 @@ def _emit_depth_to_space(b: Builder, node: Node, ins: list[fx.Node], out: fx.Nod
     if conv is not None and out is not None:      # with the 1x1 conv before it, in blocks
         src = b.ir.node(conv)
         bias = b.attr(f"{conv}.bias") if src.attrs["bias"] else None
-        return b.call(pointwise_to_space, (b.values[src.inputs[0]], b.attr(f"{conv}.weight"),
+        x = b.value(src.inputs[0], dtype_of(b.ir, conv))
+        return b.call(pointwise_to_space, (x, b.attr(f"{conv}.weight"),
                                            bias, node.attrs["factor"], out))
     flags = {"channels_last": True} if layout_of(b.ir, node.name) else {}
     return b.call(depth_to_space, (ins[0], node.attrs["factor"]), {**_out(out), **flags})
@@ -269,17 +287,27 @@ def emit(ir: IR, plan: dict | None = None) -> fx.Graph:
     pieces = {name: i for i, name in enumerate(plan.get("pieces", {}))} if plan else {}
     skipped = set(plan.get("fused", {}).values()) if plan else set()
     values = b.values
+    users = consumers(ir)
+    low = (ir.meta.get("precision") or {}).get("dtype")
     x = None
     for node in ir.nodes():
         b.node = node
         if node.op == "input":
             x = values[node.name] = b.graph.placeholder("x")
+            kwargs: dict[str, Any] = {}
             if layout_of(ir, node.name):
-                values[node.name] = b.call("contiguous", (x,), {
-                    "memory_format": memory_format(layout_of(ir, node.name))}, kind="call_method")
+                kwargs["memory_format"] = memory_format(layout_of(ir, node.name))
+            readers = [u for u in users[node.name] if u]
+            if low and readers and all(dtype_of(ir, u) == low for u in readers):
+                kwargs["dtype"] = getattr(torch, low)      # converted once, as it enters
+                b.dtypes[node.name] = low
+            if kwargs:
+                values[node.name] = b.call("contiguous" if "dtype" not in kwargs else "to",
+                                           (x,), kwargs, kind="call_method")
             continue
         if node.name in skipped:          # computed by the op it is fused into
             values[node.name] = None
+            b.dtypes[node.name] = dtype_of(ir, node.name)
             continue
         out = None
         if node.name in slots:
@@ -288,15 +316,20 @@ def emit(ir: IR, plan: dict | None = None) -> fx.Graph:
             out = b.attr(f"{WORKSPACE}.s{pieces[node.name]}")
         elif plan and plan.get("output") and node.name == ir.output:
             out = b.call(OUTPUTS, (x,), kind="call_module")
-        ins = [values[i] for i in node.inputs]
+        dtype = dtype_of(ir, node.name)
+        ins = [b.value(i, dtype if low else None) for i in node.inputs]
         mine = layout_of(ir, node.name)
         if mine and out is None and node.op != "conv":   # convs take either layout themselves
             ins = [b.call("contiguous", (v,), {"memory_format": memory_format(mine)},
                           kind="call_method") if layout_of(ir, i) != mine else v
                    for i, v in zip(node.inputs, ins)]
         values[node.name] = EMITTERS[node.op](b, node, ins, out)
+        b.dtypes[node.name] = dtype
     b.node = None
-    b.graph.output(values[ir.output])
+    result = values[ir.output]
+    if low and not (plan and plan.get("output")):        # the caller gets fp32
+        result = b.value(ir.output, ir.meta["precision"]["out_dtype"])
+    b.graph.output(result)
     b.graph.lint()
     return b.graph
 
@@ -320,6 +353,14 @@ def build(ir: IR, *, device: Any = None) -> fx.GraphModule | PlannedModule:
     layout = ir.meta.get("layout")
     if layout:
         root.to(memory_format=memory_format(layout))
+    if ir.meta.get("precision"):
+        for node in ir.nodes():
+            if node.op not in MODULES or dtype_of(ir, node.name) == FLOAT32:
+                continue
+            if node.op in FP32_PARAMS:     # 16-bit values, fp32 parameters
+                root.get_submodule(node.name).mixed = True
+            else:
+                root.get_submodule(node.name).to(getattr(torch, dtype_of(ir, node.name)))
     plan = ir.meta.get("memory_plan") if str(device) != "meta" else None
     if not plan:
         gm = _graph_module(root, emit(ir), class_name(ir.name))
@@ -333,7 +374,8 @@ def build(ir: IR, *, device: Any = None) -> fx.GraphModule | PlannedModule:
     some = next(iter(root.parameters()), None)
     # children of both graphs (non-persistent: not in the state_dict); they move with the model
     root.add_module(WORKSPACE, Workspace(plan["arena"], slots, slices=slices,
-                                         device=some.device if some is not None else device))
+                                         device=some.device if some is not None else device,
+                                         dtype=getattr(torch, plan.get("dtype", FLOAT32))))
     root.add_module(OUTPUTS, OutputPool(ir.output_shape, layout_of(ir, ir.output)))
     planned = _graph_module(root, emit(ir, plan), class_name(ir.name) + "Planned")
     model = _graph_module(root, emit(ir), class_name(ir.name), cls=PlannedModule)

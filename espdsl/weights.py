@@ -476,6 +476,9 @@ def load_checkpoint_model(path: str | Path, optimize: bool | None = None, **para
         saved = " ".join(f"-p {k}={v}" for k, v in changed.items())
         raise WeightsError(exc.message, loc, f"it was saved with {saved}: try that" if saved
                            else exc.hint) from None
+    if raw.get("quantized") is not None and optimize is not False:   # espdsl quantize
+        from .quantize import requantize
+        return requantize(model, raw["quantized"], loc)
     stored = raw.get("passes")
     if optimize or (optimize is None and stored):
         from .passes import DEFAULT, optimize_model

@@ -77,15 +77,16 @@ NAMES = [*ZOO, *espdsl.list_blocks()]
 ALONE = {"avgpool_to_conv": ["channels_last", "avgpool_to_conv"]}
 
 
-# the ImageNet families of issue 16 run every pass together by default, each pass alone when slow
+# the ImageNet families of issue 16 run every pass together by default, each pass alone when slow;
+# only the exact passes (the precision passes are tested in test_precision.py)
 HEAVY = {"efficientnet", "mobilenet_v3_large", "mobilenet_v3_small", "regnet_y_400mf",
          "mnasnet1_0"}
 
 
 def _pass_cases():
     for name in NAMES:
-        for passes, pid in zip([ALONE.get(p, [p]) for p in PASSES] + [list(DEFAULT)],
-                               [*PASSES, "all"]):
+        for passes, pid in zip([ALONE.get(p, [p]) for p in DEFAULT] + [list(DEFAULT)],
+                               [*DEFAULT, "all"]):
             marks = [pytest.mark.slow] if name in HEAVY and pid != "all" else []
             yield pytest.param(name, passes, id=f"{name}-{pid}", marks=marks)
 

@@ -22,14 +22,18 @@ from .options import blocks_option, input_option, param_option, parse_params, pa
               help="Where to run (cuda: timed with CUDA events).")
 @click.option("--optimize/--no-optimize", default=True, show_default=True,
               help="Time the optimized inference build (espdsl.passes) or the default one.")
-@click.option("--vs", "vs", metavar="SPEC2|default",
-              help="Also time SPEC2 (or 'default': the same spec unoptimized), interleaved A B A B.")
+@click.option("--vs", "vs", metavar="SPEC2|default|fp32",
+              help="Also time SPEC2 (or 'default': the same spec unoptimized; 'fp32': its fp32 "
+                   "optimized build), interleaved A B A B.")
+@click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]),
+              help="Precision of the optimized build (bf16: CPUs with AVX-512 BF16/AMX; fp16: "
+                   "CUDA). An int8 network: give the checkpoint from 'espdsl quantize' as SPEC.")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Load a checkpoint first.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: tuple[str, ...],
             runs: int, warmup: int, threads: int | None, device: str, optimize: bool,
-            vs: str | None, weights: str | None, fmt: str) -> None:
+            vs: str | None, dtype: str, weights: str | None, fmt: str) -> None:
     """Time SPEC on a random input: median, min and max ms over --runs, frames/s, achieved
     GFLOP/s (from the analysis' MACs) and the fraction of this machine's fp32 matmul
     throughput, measured in the same run.
@@ -38,11 +42,16 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
     espdsl bench espnet -p alpha3=8 --vs default
     """
     from ..bench import bench, format_bench
+    from ..passes.precision import fallback
 
     size = parse_size(input_size)
     if size is not None and len(size) != 4:
         raise UsageError(f"bad input size '{input_size}'", None, "write N x C x H x W, e.g. 1x3x512x1024")
+    note = fallback(dtype, device)
+    if note:
+        click.echo(note, err=True)
+        dtype = "fp32"
     result = bench(spec, params=parse_params(params), input_size=size, runs=runs, warmup=warmup,
                    threads=threads, device=device, optimize=optimize, weights=weights,
-                   blocks=blocks, vs=vs, progress=fmt == "table")
+                   blocks=blocks, vs=vs, progress=fmt == "table", dtype=dtype)
     click.echo(format_bench(result, fmt))

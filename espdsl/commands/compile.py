@@ -25,6 +25,10 @@ from .options import (blocks_option, input_option, param_option, parse_params, p
 @click.option("--optimize", is_flag=True,
               help="The inference build (espdsl.passes: batch norms folded, channels-last, "
                    "memory plan): its summary, and what -o exports.")
+@click.option("--dtype", default="fp32", show_default=True,
+              type=click.Choice(["fp32", "bf16", "fp16"]),
+              help="With --optimize: the precision of the build (espdsl.passes.precision); a .pt "
+                   "export keeps it.")
 @click.option("--opset", type=click.IntRange(7, 30), default=None,
               help="ONNX opset of a .onnx export (default: the exporter's).")
 @click.option("--static-shape", is_flag=True,
@@ -32,12 +36,19 @@ from .options import (blocks_option, input_option, param_option, parse_params, p
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: tuple[str, ...],
-            output: str | None, weights: str | None, optimize: bool, opset: int | None,
-            static_shape: bool, fmt: str) -> None:
+            output: str | None, weights: str | None, optimize: bool, dtype: str,
+            opset: int | None, static_shape: bool, fmt: str) -> None:
     """Compile SPEC (a zoo/block name or a YAML path) to PyTorch and print its summary."""
     from ..api import load
     from ..summary import format_summary, summarize
 
+    if dtype != "fp32" and not optimize:
+        raise UsageError(f"--dtype {dtype} is a build of the optimized network", None,
+                         "add --optimize")
+    if dtype != "fp32" and output and Path(output).suffix.lower() != ".pt":
+        raise UsageError(f"a {dtype} build exports to .pt (an espdsl checkpoint that keeps the "
+                         f"precision pass), not {Path(output).suffix}", None,
+                         "use -o NET.pt, or export the fp32 build")
     if output and Path(output).suffix.lower() not in EXPORTS:
         raise UsageError(f"unknown output type '{Path(output).suffix}' for {output}", None,
                          EXPORT_HINT)
@@ -54,12 +65,12 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
             from ..weights import load_weights
             fit = load_weights(model, weights)
         if optimize:
-            from ..passes import optimize_model
-            source, model = model, optimize_model(model.eval())
+            from ..passes import optimize_model, pipeline
+            source, model = model, optimize_model(model.eval(), pipeline(dtype))
             ir = model.espdsl_ir
     elif optimize:
-        from ..passes import optimize
-        ir = optimize(ir)
+        from ..passes import optimize, pipeline
+        ir = optimize(ir, pipeline(dtype))
     rows, totals = summarize(ir)
     if output:
         from ..export import export

@@ -24,15 +24,20 @@ from .options import blocks_option, param_option, parse_params, spec_argument
               help="Resize the outputs back to each image's size (default: the network's).")
 @click.option("--optimize/--no-optimize", default=True, show_default=True,
               help="Run the optimized inference build (espdsl.passes; same class maps).")
+@click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]),
+              help="Precision of the optimized build (class maps may differ from fp32 on a few "
+                   "pixels: 'espdsl precision' measures it). int8: give the checkpoint from "
+                   "'espdsl quantize' as SPEC.")
 def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks: tuple[str, ...],
             weights: str | None, out_dir: str, device: str, original_size: bool,
-            optimize: bool) -> None:
+            optimize: bool, dtype: str) -> None:
     """Segment IMAGE... with SPEC and --weights; write three PNGs per image into -o DIR.
 
     \b
     espdsl predict zoo/espnet.yaml -p alpha3=8 --weights espnet_p_2_q_8.pth city.png -o out/
     """
     from ..api import create_model
+    from ..passes.precision import fallback
     from ..predict import check_image, config_for, predict_files, resolve_device
 
     resolve_device(device)            # fail on a missing GPU or a bad image before loading anything
@@ -42,9 +47,13 @@ def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks:
     if weights is None and not is_checkpoint:
         raise UsageError("predict needs --weights (an untrained network predicts noise)", None,
                          "add --weights CHECKPOINT, or give an espdsl .pt checkpoint as SPEC")
+    note = fallback(dtype, device)
+    if note:
+        click.echo(note, err=True)
+        dtype = "fp32"
     # create_model rebuilds an espdsl .pt checkpoint by itself when no weights are given
     model = create_model(spec, weights=weights, blocks=blocks, optimize=optimize,
-                         **parse_params(params))
+                         dtype=dtype, **parse_params(params))
     cfg = config_for(model)
     declared = model.espdsl_ir.meta.get("predict", {}).get("classes") or []
     if len(declared) != len(cfg.class_names):

@@ -20,9 +20,13 @@ pass                             what it does
 ``channels_last``                build in NHWC memory layout
 ``avgpool_to_conv``              in NHWC, average poolings into depthwise convolutions
 ``plan_memory``                  a static buffer plan from the tensors' lifetimes
+``bf16``, ``fp16``               compute and store in a 16-bit float type, fp32 in and out
+                                 (not in :data:`DEFAULT`: ``optimize=True, dtype="bf16"``)
 ================================ ========================================================
 
-:data:`DEFAULT` runs them all, in this order (the inference pipeline of ``optimize=True``).
+:data:`DEFAULT` runs all but the precision passes, in this order (the inference pipeline of
+``optimize=True``); :func:`pipeline` gives it for a dtype (the precision pass goes before
+``plan_memory``).
 
 >>> import espdsl
 >>> ir = espdsl.optimize("espnet", alpha3=1)
@@ -44,6 +48,7 @@ from .fold import fold_batchnorm
 from .layout import channels_last
 from .pool import avgpool_to_conv
 from .memory import plan_memory
+from .precision import DTYPES, to_bf16, to_fp16
 
 if TYPE_CHECKING:
     from torch import nn
@@ -68,8 +73,25 @@ PASSES: dict[str, Pass] = {
     "channels_last": channels_last,
     "avgpool_to_conv": avgpool_to_conv,
     "plan_memory": plan_memory,
+    "bf16": to_bf16,
+    "fp16": to_fp16,
 }
-DEFAULT: tuple[str, ...] = tuple(PASSES)
+DEFAULT: tuple[str, ...] = tuple(p for p in PASSES if p not in DTYPES)
+
+
+def pipeline(dtype: str | None = None) -> tuple[str, ...]:
+    """The passes of ``optimize=True`` for ``dtype`` (``None``/``"fp32"``, ``"bf16"``,
+    ``"fp16"``).
+
+    >>> pipeline("bf16")[-2:]
+    ('bf16', 'plan_memory')
+    """
+    if dtype in (None, "fp32"):
+        return DEFAULT
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown dtype '{dtype}' for the optimized build", None,
+                         did_you_mean(dtype, [*DTYPES, "fp32"]) + " (fp32, bf16, fp16)")
+    return tuple(p for p in DEFAULT if p != "plan_memory") + (dtype, "plan_memory")
 
 
 def get_pass(name: str | Pass) -> Pass:

@@ -34,6 +34,7 @@ from typing import Any
 from ..ir import IR
 from ..ops import OPS, numel, pointwise
 from .layout import layout_of
+from .precision import FLOAT32, dtype_of, element_bytes
 from .rewrite import consumers
 
 ALIGN = 16                          # slot offsets in elements (64 bytes of float32)
@@ -50,6 +51,8 @@ COSTLY = {"conv", "prelu"}
 VIEW_OPS = {"shuffle"} | {name for name, op in OPS.items() if op.view}
 WHOLE_OUT = {"conv", "concat"}      # out= forms that need a whole buffer, not a channel slice
 IN_PLACE = {"add", "affine"}        # element-wise: the result may overwrite an input
+# out= forms that convert while they write (a bf16 graph's output goes into an fp32 tensor)
+CONVERTING = {"depth_to_space", "concat", "add", "affine", "prelu"}
 
 
 def lifetimes(ir: IR) -> dict[str, tuple[int, int]]:
@@ -72,15 +75,22 @@ def lifetimes(ir: IR) -> dict[str, tuple[int, int]]:
     return {name: (index[name], end[name]) for name in order}
 
 
+def arena_dtype(ir: IR) -> str:
+    """The workspace's dtype: the graph's own (``float32``, or that of :mod:`.precision`)."""
+    return (ir.meta.get("precision") or {}).get("dtype", FLOAT32)
+
+
 def _plannable(ir: IR, name: str, large_bytes: int) -> bool:
     node = ir.node(name)
     if node.op == "input" or not OPS[node.op].writes_into_buffer(node.attrs):
         return False
     if len(node.shape) != 3:        # vectors are small; the workspace holds feature maps
         return False
+    if dtype_of(ir, name) != arena_dtype(ir):   # values kept in fp32 are left to the allocator
+        return False
     if node.op in COSTLY:
         c, h, w = node.shape
-        return ir.batch * c * h * w * BYTES >= large_bytes
+        return ir.batch * c * h * w * element_bytes(arena_dtype(ir)) >= large_bytes
     return True
 
 
@@ -170,7 +180,9 @@ def plan_memory(program: Any, large_bytes: int | None = None, *, pieces: bool = 
     planned = {n.name for n in ir.nodes()
                if spans[n.name][1] < end and _plannable(ir, n.name, large)}
     out = ir.node(ir.output)
-    output = out.op not in VIEW_OPS and _plannable(ir, out.name, large)
+    # the output goes into the caller's tensor (in the precision's out_dtype, when it has one)
+    output = out.op not in VIEW_OPS and _plannable(ir, out.name, large) and (
+        "precision" not in ir.meta or out.op in CONVERTING)
     fused = streamed(ir, planned | ({out.name} if output else set())) if fuse else {}
     planned -= set(fused.values())
     for space, conv in fused.items():            # the fused op reads the conv's input
@@ -203,7 +215,9 @@ def plan_memory(program: Any, large_bytes: int | None = None, *, pieces: bool = 
         "in_place": dict(over),
         "output": output,
         "fused": dict(fused),
-        "planned_bytes": sum(size for size, _, _ in blocks.values()) * BYTES,
+        "planned_bytes": sum(size for size, _, _ in blocks.values())
+        * element_bytes(arena_dtype(ir)),
+        "dtype": arena_dtype(ir),
     }
     new = copy.copy(ir)
     new.meta = {**ir.meta, "memory_plan": plan}

@@ -1,0 +1,56 @@
+"""``espdsl quantize``: int8 post-training static quantization (PT2E, x86 quantizer), calibrated
+on images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+from .options import blocks_option, param_option, parse_params, spec_argument
+
+
+@click.command("quantize", short_help="int8 network calibrated on images (PyTorch PT2E, x86 quantizer).")
+@spec_argument
+@param_option
+@blocks_option
+@click.option("--weights", type=click.Path(dir_okay=False),
+              help="The fp32 checkpoint (not needed when SPEC is an espdsl .pt checkpoint).")
+@click.option("--calibrate", "images", required=True, multiple=True, metavar="IMAGE",
+              help="A calibration image (repeat, or one option followed by several paths); read "
+                   "and preprocessed by the spec's predict: section.")
+@click.option("--keep-float", "keep", multiple=True, metavar="PREFIX",
+              help="Leave the modules under this IR path prefix in fp32 (repeatable); the stem "
+                   "on the image always stays fp32.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The int8 network, an espdsl checkpoint (.pt): load it with "
+                   "espdsl.create_model, 'espdsl predict', 'espdsl bench'.")
+@click.argument("more_images", nargs=-1, metavar="")
+def command(spec: str, params: tuple[str, ...], blocks: tuple[str, ...], weights: str | None,
+            images: tuple[str, ...], keep: tuple[str, ...], output: str,
+            more_images: tuple[str, ...]) -> None:
+    """Quantize SPEC with --weights to int8, calibrated on the --calibrate images; write -o.
+
+    \b
+    espdsl quantize espnet -p alpha3=8 --weights espnet_p_2_q_8.pth --calibrate a.png b.png -o net_int8.pt
+    """
+    from ..api import create_model
+    from ..predict import check_image
+    from ..quantize import calibration_inputs, quantize_model, report, save_quantized
+
+    if not output.endswith(".pt"):
+        raise UsageError(f"the int8 network is an espdsl checkpoint: {output} must end in .pt",
+                         None, "e.g. -o net_int8.pt")
+    paths = [*images, *more_images]
+    for image in paths:
+        check_image(image)
+    if weights is None and not spec.endswith((".pt", ".pth")):
+        raise UsageError("quantize needs --weights (calibrating random weights means nothing)",
+                         None, "add --weights CHECKPOINT")
+    model = create_model(spec, weights=weights, blocks=blocks, optimize=False,
+                         **parse_params(params)).eval()
+    qmodel = quantize_model(model, calibration_inputs(model, paths), keep_float=keep)
+    save_quantized(qmodel, output)
+    for line in report(qmodel):
+        click.echo(line)
+    click.echo(f"calibrated on {len(paths)} image(s); wrote {Path(output)}")

@@ -1,0 +1,249 @@
+"""Reduced precision: the bf16/fp16 pass, the int8 flow (espdsl quantize), accuracy reports."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from click.testing import CliRunner
+from PIL import Image
+
+import espdsl
+from espdsl.accuracy import agreement, mean_iou, weight_bytes
+from espdsl.cli import main
+from espdsl.passes import optimize_model, pipeline
+from espdsl.passes.precision import bf16_supported, fallback, stem
+
+ROOT = Path(__file__).resolve().parent.parent
+REF = Path(os.environ.get("ESPDSL_REFERENCE", ROOT.parent / "shared" / "espnet-reference"))
+IMAGE = "frankfurt_000000_000294_leftImg8bit"
+needs_ref = pytest.mark.skipif(not REF.is_dir(), reason=f"reference data not found at {REF} "
+                               "(needs ../shared/espnet-reference beside the project)")
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def randomized(model):
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if t.is_floating_point():
+                if name.endswith("running_var"):
+                    t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+                else:
+                    t.copy_(torch.randn(t.shape, generator=gen) * 0.3)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def small_espnet():
+    return randomized(espdsl.create_model("espnet", alpha2=1, alpha3=1,
+                                          input_size=(1, 3, 64, 128)))
+
+
+# -- bf16 ---------------------------------------------------------------------------------------
+def test_bf16_graph_runs_bf16_convolutions_and_returns_fp32(small_espnet):
+    fast = optimize_model(small_espnet, pipeline("bf16"))
+    ir = fast.espdsl_ir
+    kept = set(stem(ir))
+    seen: dict[str, tuple] = {}
+    hooks = [m.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(
+        name, (i[0].dtype, o.dtype, m.weight.dtype)))
+        for name, m in fast.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    x = torch.randn(1, 3, 64, 128)
+    with torch.no_grad():
+        out = fast(x)
+    for h in hooks:
+        h.remove()
+    assert fast._can_plan(x)                       # the planned graph ran, not the plain one
+    assert fast.planned._workspace.arena.dtype == torch.bfloat16
+    assert out.dtype == torch.float32
+    low = {name: d for name, d in seen.items() if name not in kept}
+    assert len(low) > 20 and set(low.values()) == {(torch.bfloat16,) * 3}, low
+    assert {seen[n] for n in kept if n in seen} == {(torch.float32,) * 3}
+    # the affines keep fp32 parameters (the shift rounded to bf16 moves the class map)
+    affines = {name: m for name, m in fast.named_modules() if type(m).__name__ == "Affine"}
+    assert affines and all(m.weight.dtype == torch.float32 and m.mixed == (name not in kept)
+                           for name, m in affines.items())
+
+
+def test_bf16_is_close_to_fp32_and_planned_equals_plain(small_espnet):
+    x = torch.randn(1, 3, 64, 128, generator=torch.Generator().manual_seed(3))
+    fp32 = optimize_model(small_espnet)
+    fast = optimize_model(small_espnet, pipeline("bf16"))
+    with torch.no_grad():
+        ref, got, plain = fp32(x), fast(x), fast.forward(x)
+    scale = ref.abs().max().item()
+    # bf16 keeps 8 bits of mantissa: relative rounding 2^-9 per op, a few dozen ops deep
+    assert (got - ref).abs().max().item() < 0.1 * scale
+    torch.testing.assert_close(got, plain, rtol=0, atol=1e-2 * scale)
+
+
+def test_bf16_workspace_takes_half_the_bytes():
+    ir32 = espdsl.optimize("espnet", alpha3=2)
+    ir16 = espdsl.optimize("espnet", pipeline("bf16"), alpha3=2)
+    p32, p16 = ir32.meta["memory_plan"], ir16.meta["memory_plan"]
+    assert p16["dtype"] == "bfloat16"
+    # the stem's values are not planned in bf16 (they stay fp32): at most half, not much less
+    assert 0.3 * p32["planned_bytes"] < p16["planned_bytes"] <= 0.5 * p32["planned_bytes"]
+
+
+def test_pipeline_names_and_unknown_dtype():
+    assert pipeline(None) == pipeline("fp32")
+    assert pipeline("bf16")[-2:] == ("bf16", "plan_memory")
+    with pytest.raises(espdsl.errors.UsageError, match="unknown dtype 'bf61'"):
+        pipeline("bf61")
+
+
+def test_bf16_fallback_line_matches_the_cpu():
+    note = fallback("bf16")
+    assert (note is None) == bf16_supported()
+    assert fallback("fp16", "cpu") and fallback("fp16", "cuda") is None
+
+
+def test_bf16_checkpoint_round_trip(tmp_path):
+    out = tmp_path / "net16.pt"
+    result = run("compile", "espnet_c", "-p", "alpha3=1", "--optimize", "--dtype", "bf16",
+                 "-o", out)
+    assert result.exit_code == 0, result.output
+    model = espdsl.create_model(out)
+    assert "bf16" in model.espdsl_ir.meta["passes"]
+    assert model.planned._workspace.arena.dtype == torch.bfloat16
+    bad = run("compile", "espnet_c", "--optimize", "--dtype", "bf16", "-o", tmp_path / "n.onnx")
+    assert bad.exit_code == 2 and "exports to .pt" in bad.output
+
+
+def test_dtype_needs_optimize():
+    with pytest.raises(espdsl.errors.UsageError, match="optimized network"):
+        espdsl.create_model("espnet_c", alpha3=1, dtype="bf16")
+    with pytest.raises(espdsl.errors.UsageError, match="calibrated on images"):
+        espdsl.create_model("espnet_c", alpha3=1, optimize=True, dtype="int8")
+
+
+@needs_ref
+def test_bf16_keeps_the_class_map_on_the_reference_image():
+    """Authors' weights, the reference image at half size (256x512): bf16 agrees with fp32 on
+    at least 99.5% of the pixels."""
+    x = torch.from_numpy(np.load(REF / "outputs" / f"{IMAGE}_input.npy"))
+    x = F.avg_pool2d(x, 2)
+    model = espdsl.create_model("espnet", weights=REF / "weights/decoder/espnet_p_2_q_8.pth",
+                                alpha3=8, input_size=(1, 3, 256, 512)).eval()
+    with torch.no_grad():
+        ref = optimize_model(model)(x).argmax(1).numpy()
+        got = optimize_model(model, pipeline("bf16"))(x).argmax(1).numpy()
+    assert agreement(ref, got) >= 0.995, agreement(ref, got)
+
+
+# -- accuracy ------------------------------------------------------------------------------------
+def test_agreement_and_miou_by_hand():
+    a = np.array([[0, 0, 2, 2], [1, 1, 1, 1]])
+    b = np.array([[0, 2, 2, 2], [1, 1, 1, 0]])
+    assert agreement(a, b) == 6 / 8
+    # class 0: both 1, either 3 -> 1/3; class 1: 3/4; class 2: 2/3
+    assert mean_iou(a, b) == pytest.approx((1 / 3 + 3 / 4 + 2 / 3) / 3)
+    assert mean_iou(a, a) == 1.0
+
+
+def test_weight_bytes_halve_in_bf16(small_espnet):
+    fp32 = optimize_model(small_espnet)
+    bf16 = optimize_model(small_espnet, pipeline("bf16"))
+    n32 = sum(t.numel() for t in fp32.state_dict().values())
+    assert weight_bytes(fp32) == 4 * n32
+    assert 2 * n32 < weight_bytes(bf16) < 4 * n32
+
+
+# -- int8 ----------------------------------------------------------------------------------------
+TINYQ = """model: tinyq
+params: {classes: {type: int, default: 3}}
+input: {channels: 3, size: [32, 64]}
+predict:
+  channels: RGB
+  steps:
+    - resize: {size: [32, 64], mode: bilinear}
+    - divide: 255
+  classes:
+    - {name: a, color: [10, 20, 30]}
+    - {name: b, color: [200, 100, 0]}
+    - {name: c, color: [0, 255, 255]}
+nodes:
+  - {name: body, block: cbr, N: 10, stride: 2}
+  - {name: esp, block: esp, N: 10, K: 5}
+  - {name: head, block: c, N: classes}
+  - {name: up, op: deconv, out: classes, kernel: 2, stride: 2}
+"""
+
+
+@pytest.fixture(scope="module")
+def tinyq(tmp_path_factory):
+    pytest.importorskip("torchao", reason="int8 quantization needs torchao")
+    folder = tmp_path_factory.mktemp("tinyq")
+    spec = folder / "tinyq.yaml"
+    spec.write_text(TINYQ)
+    weights = folder / "tinyq.pth"
+    torch.save(randomized(espdsl.create_model(spec)).state_dict(), weights)
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(3):
+        path = folder / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 256, (48, 96, 3), dtype=np.uint8)).save(path)
+        images.append(path)
+    return spec, weights, images
+
+
+def test_quantize_round_trip_through_create_model_and_predict(tinyq, tmp_path):
+    from espdsl.predict import config_for, predict_files
+    from espdsl.quantize import calibration_inputs, quantize_model
+    spec, weights, images = tinyq
+    out = tmp_path / "net_int8.pt"
+    result = run("quantize", spec, "--weights", weights, "--calibrate", images[0], images[1],
+                 "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "int8 convolutions in the converted graph" in result.output
+    assert "prelu" in result.output and "concat" in result.output
+    # the file is a plain espdsl checkpoint: weights_only loading, observer statistics inside
+    raw = torch.load(out, weights_only=True)
+    assert raw["quantized"]["scheme"] == "pt2e-x86-inductor" and raw["quantized"]["observers"]
+    loaded = espdsl.create_model(out)
+    loaded._compile = False                       # inductor is slow to start; same graph
+    assert loaded.espdsl_ir.meta["quantized"] == "int8"
+    convs = [n for n in loaded.net.graph.nodes if n.target == torch.ops.aten.conv2d.default]
+    int8 = [n for n in convs if "dequantize" in str(n.args[1].target)]
+    assert int8, "no convolution reads int8 weights"
+    # the same int8 network as quantizing again with the same images
+    model = espdsl.create_model(spec, weights=weights).eval()
+    again = quantize_model(model, calibration_inputs(model, images[:2]), compile=False)
+    x = calibration_inputs(model, images[2:])[0]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), again(x), rtol=0, atol=0)
+        ref = optimize_model(model)(x)
+    assert agreement(loaded(x).argmax(1).numpy(), ref.argmax(1).numpy()) > 0.8
+    written = predict_files(loaded, config_for(loaded), [images[2]], tmp_path / "pred")
+    assert len(written) == 3 and all(p.is_file() for p in written)
+
+
+def test_quantize_bad_input_is_one_line(tinyq, tmp_path):
+    spec, weights, images = tinyq
+    result = run("quantize", spec, "--calibrate", images[0], "-o", tmp_path / "q.pt")
+    assert result.exit_code == 2 and "needs --weights" in result.output
+    result = run("quantize", spec, "--weights", weights, "--calibrate", images[0],
+                 "-o", tmp_path / "q.onnx")
+    assert result.exit_code == 2 and "must end in .pt" in result.output
+    assert not (tmp_path / "q.pt").exists()
+
+
+# -- CUDA fp16 -----------------------------------------------------------------------------------
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 is for CUDA: no GPU here")
+def test_fp16_on_cuda_is_close_to_fp32(small_espnet):
+    fp32 = optimize_model(small_espnet).to("cuda")
+    fast = optimize_model(small_espnet, pipeline("fp16")).to("cuda")
+    x = torch.randn(1, 3, 64, 128, device="cuda")
+    with torch.no_grad():
+        ref, got = fp32(x), fast(x)
+    assert got.dtype == torch.float32
+    assert fast.planned._workspace.arena.dtype == torch.float16
+    assert (got - ref).abs().max().item() < 0.05 * ref.abs().max().item()
