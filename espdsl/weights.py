@@ -25,7 +25,6 @@ the network from the checkpoint alone, even if the library's blocks changed sinc
 from __future__ import annotations
 
 import pickle
-import tempfile
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,10 +36,9 @@ from torch import nn
 
 from . import limits
 from .errors import EspdslError, Loc, WeightsError
+from .checkpoint_schema import FORMAT, VERSION
 from .keymap import key_maps
 
-FORMAT = "espdsl-checkpoint"
-VERSION = 1
 OPTIONAL_SUFFIX = "num_batches_tracked"
 SHOWN = 3            # mismatches named in an error line
 MAX_TRIALS = 40      # re-resolutions spent looking for parameter values that fit
@@ -433,10 +431,10 @@ def load_checkpoint_model(path: str | Path, optimize: bool | None = None, **para
     saved from an optimized model comes back optimized with the same passes unless
     ``optimize`` is False; ``optimize=True`` optimizes any checkpoint.
     """
+    from .build import build
+    from .checkpoint_schema import check
     from .registry import Registry
     from .resolve import resolve
-    from .spec import parse_spec
-    from .build import build
 
     loc = Loc(str(path))
     raw = read_checkpoint(path)
@@ -444,24 +442,25 @@ def load_checkpoint_model(path: str | Path, optimize: bool | None = None, **para
         raise WeightsError("is a plain state_dict, not an espdsl checkpoint", loc,
                            "give the spec too: create_model(SPEC, weights=PATH) or "
                            "--weights PATH with a spec")
-    if raw.get("version") != VERSION:
-        raise WeightsError(f"espdsl checkpoint version {raw.get('version')} is not supported",
-                           loc, f"this espdsl reads version {VERSION}")
+    check(raw, str(path))       # every key, type and size, before anything is used
     name, specs = raw["name"], raw["specs"]
-    with tempfile.TemporaryDirectory(prefix="espdsl-ckpt-") as folder:
-        reg = Registry()
-        for spec_name, text in specs.items():
-            file = Path(folder) / f"{spec_name}.yaml"
-            file.write_text(text, encoding="utf-8")
-            reg.add_file(file)
-        root = parse_spec(specs[name], f"{path}:{name}.yaml")
-        root.blocks = []      # every block it used is stored beside it
-        merged = {**raw["params"], **params}
-        declared = {k: v for k, v in merged.items() if k in root.params}
-        ir = resolve(root, declared, registry=reg, input_size=tuple(raw["input_size"]))
-        ir.source = str(path)
-        model = build(ir)
-    model.espdsl_specs = dict(specs)      # the temporary files are gone; keep the texts
+    # the stored texts are registered in memory: nothing a checkpoint holds becomes a path
+    reg = Registry()
+    for spec_name, text in specs.items():
+        reg.add_text(spec_name, text, f"{path}:spec/{spec_name}")
+    root = reg.get(name)
+    if root.kind != raw["kind"]:
+        raise WeightsError(f"the checkpoint says '{name}' is a {raw['kind']}, its stored spec "
+                           f"defines a {root.kind}", loc, "this checkpoint was not written by "
+                           "espdsl, or was altered")
+    root.blocks = []      # every block it used is stored beside it
+    merged = {**raw["params"], **params}
+    declared = {k: v for k, v in merged.items() if k in root.params}
+    ir = resolve(root, declared, registry=reg, input_size=tuple(raw["input_size"]))
+    ir.source = str(path)
+    limits.check_build(ir)      # its parameters within param_memory, before torch allocates
+    model = build(ir)
+    model.espdsl_specs = dict(specs)      # the texts it was built from, to save it again
     try:
         load_weights(model, raw["state_dict"])
     except WeightsError as exc:
