@@ -18,7 +18,7 @@ memory (:meth:`espdsl.registry.Registry.add_text`), so loading one touches no fi
 ...        "state_dict": {}}, "net.pt")
 Traceback (most recent call last):
 ...
-espdsl.errors.WeightsError: net.pt: error: stored spec name '../x' is not a name; hint: a stored spec's name is an identifier (letters, digits, '_'); this checkpoint was not written by espdsl, or was altered
+espdsl.errors.WeightsError: net.pt: error: stored spec name '../x' is not a name; hint: names are identifiers (letters, digits, '_'); this checkpoint was not written by espdsl, or was altered
 """
 from __future__ import annotations
 
@@ -57,8 +57,7 @@ def _name(value: Any, what: str, where: Loc) -> None:
                               "name_length limit", where)
     if not NAME_RE.fullmatch(value):
         _fail(f"{what} {quote(value)} is not a name", where,
-              f"a stored spec's name is an identifier (letters, digits, '_'); {ALTERED}"
-              if "spec" in what else f"names are identifiers (letters, digits, '_'); {ALTERED}")
+              f"names are identifiers (letters, digits, '_'); {ALTERED}")
 
 
 def _check_format(value: Any, where: Loc) -> None:
