@@ -61,6 +61,8 @@ def parse_cli_value(text: str) -> Any:
         return True
     if low in ("false", "no", "off"):
         return False
+    if not text.isascii():     # int() takes '٣' and float() '１.５': no one means those
+        return text
     for cast in (int, float):
         try:
             return cast(text)
