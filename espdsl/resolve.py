@@ -311,7 +311,7 @@ class Resolver:
     def entry(self, spec: Spec, entry: NodeSpec, env: dict, default_from: Value,
               values: dict[str, Value], prefix: str) -> Value | None:
         """Resolve one node entry in one binding; None when its ``when`` is false."""
-        if entry.when is not None and not evaluate(entry.when, env, spec.loc(entry.path + ("when",))):
+        if entry.when is not None and not _condition(entry.when, env, spec.loc(entry.path + ("when",))):
             return None
         name_loc = spec.loc(entry.path + ("name",))
         name = render_template(entry.name, env, name_loc)
@@ -536,6 +536,23 @@ def _is_unset(raw: Any, env: dict) -> bool:
     if name.startswith("{") and name.endswith("}"):
         name = name[1:-1].strip()
     return name in env and env[name] is None
+
+
+def _condition(raw: Any, env: dict, loc: Loc) -> bool:
+    """A ``when:``: true, false, or an expression that gives one (not a number or a text).
+
+    >>> _condition("K > 1", {"K": 3}, Loc("x.yaml", 1, 1))
+    True
+    >>> _condition("K", {"K": 3}, Loc("x.yaml", 1, 1))
+    Traceback (most recent call last):
+    ...
+    espdsl.errors.ResolveError: x.yaml:1:1: error: 'when' must be true or false, got int 3; hint: write a comparison, e.g. 'K > 0'
+    """
+    value = evaluate(raw, env, loc)
+    if not isinstance(value, bool):
+        raise ResolveError(f"'when' must be true or false, got {type(value).__name__} "
+                           f"{show(value)}", loc, "write a comparison, e.g. 'K > 0'")
+    return value
 
 
 def _dim(value: Any, what: str, loc: Loc | None) -> int:
