@@ -71,6 +71,9 @@ class Registry:
         if not path.is_file():
             raise SpecError(f"no such block file: {path}", loc, "give a .yaml file or a folder of them")
         name = path.stem
+        if name in self._texts:
+            raise RegistryError(f"'{name}' is defined twice: {self._texts[name][1]} and {path}",
+                                loc, "rename one of them")
         if name in self._files and self._files[name].resolve() != path.resolve():
             if _same_text(self._files[name], path):
                 return  # a byte-for-byte copy (e.g. the blocks an `espdsl zoo` folder carries)
