@@ -24,7 +24,9 @@ the network from the checkpoint alone, even if the library's blocks changed sinc
 """
 from __future__ import annotations
 
+import os
 import pickle
+import stat
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -51,10 +53,17 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The object stored in ``path``, read with ``weights_only=True`` onto the CPU."""
     path = Path(path)
     loc = Loc(str(path))
-    if not path.exists():
-        raise WeightsError("no such checkpoint file", loc, "check the path given to --weights")
-    if path.is_dir():
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError) as exc:    # missing, a name too long, a NUL character
+        missing = isinstance(exc, FileNotFoundError) or isinstance(exc, ValueError)
+        raise WeightsError("no such checkpoint file" if missing else
+                           f"cannot read the checkpoint ({getattr(exc, 'strerror', None) or exc})",
+                           loc, "check the path given to --weights") from None
+    if stat.S_ISDIR(mode):
         raise WeightsError("is a folder, not a checkpoint file", loc, "give a .pth/.pt file")
+    if not stat.S_ISREG(mode):                  # a FIFO would block, a device never end
+        raise WeightsError("is not a regular file", loc, "give a .pth/.pt file")
     with open(path, "rb") as fh:
         head = fh.read(4)
     # torch.save writes a zip archive; very old versions a raw pickle (protocol byte 0x80)

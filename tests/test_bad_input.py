@@ -217,6 +217,12 @@ CASES = [
     ("ckpt-stored-spec-error", {"net.pt": espdsl_checkpoint(specs={"net": "model: net\nnodes: [{name: a, op: reluu}]\n"}), "a.png": "{img}"},
      # a stored spec's text is located as net.pt:spec/NAME (by hand: 'reluu' at column 23)
      PREDICT_CKPT, "=net.pt:spec/net:2:23: error: ", r"unknown op 'reluu'", True),
+    ("ckpt-path-too-long", {"a.png": "{img}"}, ["predict", "x" * 300 + ".pt", "a.png", "-o", "out"],
+     "=" + "x" * 300 + ".pt: error: ", r"cannot read the checkpoint \(File name too long\)", True),
+    ("ckpt-weights-not-regular", {"a.png": "{img}"}, ["predict", "espnet", "--weights", "/dev/null", "a.png", "-o", "out"],
+     "/dev/null:", r"is not a regular file", True),
+    ("image-path-too-long", {}, ["predict", "espnet", "--weights", "w.pth", "y" * 300 + ".png", "-o", "out"], None,
+     r"no such image file: y{28}\.\.\.y{24}\.png \(304 characters\)", True),
     # -- recursive YAML ----------------------------------------------------------------------
     ("yaml-recursive-mapping", {"net.yaml": "model: net\nmeta: &a {x: *a}\nnodes: [{name: a, op: relu}]\n"},
      ["validate", "net.yaml"], "net.yaml:2:*a", r"YAML alias '\*a' refers to the node that holds it", True),

@@ -205,3 +205,20 @@ def test_a_plain_state_dict_is_not_an_espdsl_checkpoint(tmp_path):
     torch.save({"w": torch.zeros(1)}, tmp_path / "w.pt")
     with pytest.raises(WeightsError, match="is a plain state_dict, not an espdsl checkpoint"):
         espdsl.create_model(str(tmp_path / "w.pt"))
+
+
+@pytest.mark.parametrize("name, message", [
+    ("a\x00b.pt", "no such checkpoint file"),
+    ("x" * 300 + ".pt", "cannot read the checkpoint (File name too long)"),
+    ("fifo.pt", "is not a regular file"),
+])
+def test_odd_checkpoint_paths_give_one_line(tmp_path, monkeypatch, name, message):
+    """A name too long for the file system, a NUL character, a FIFO (which would block
+    reading): one line, not an OSError or a hang."""
+    import os
+    monkeypatch.chdir(tmp_path)
+    if name == "fifo.pt":
+        os.mkfifo(name)
+    with pytest.raises(WeightsError) as info:
+        espdsl.create_model(name)
+    assert message in str(info.value) and "\n" not in str(info.value)
