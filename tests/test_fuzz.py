@@ -441,6 +441,10 @@ SECTION_NET = {"model": "fuzz", "input": {"channels": 3, "size": [8, 8]},
                          {"name": "b", "op": "conv", "out": 2, "kernel": 1}]}
 
 
+SECTION_PARAMS = st.dictionaries(st.sampled_from(["C", "N", "s", "x", "class"]),
+                                 declarations() | values(), max_size=3)
+
+
 def run_sections(params: dict, predict: Any, weights: Any) -> None:
     """A small network with fuzzed declarations and sections, loaded, its predict: section read
     and its key maps applied to its own keys."""
@@ -586,9 +590,8 @@ def run_checkpoint(raw: dict, through_cli: bool) -> None:
 
 
 @fuzz_settings(100)
-@given(params=st.dictionaries(st.sampled_from(["C", "N", "s", "x", "class"]), declarations()
-                              | values(), max_size=3),
-       predict=st.none() | predict_sections(), weights=st.none() | weights_sections())
+@given(params=SECTION_PARAMS, predict=st.none() | predict_sections(),
+       weights=st.none() | weights_sections())
 def test_fuzz_declarations_and_sections(params, predict, weights):
     run_sections(params, predict, weights)
 
@@ -607,9 +610,8 @@ def test_fuzz_checkpoints_through_predict(raw):
 
 @pytest.mark.slow
 @fuzz_settings(3000, long=True)
-@given(params=st.dictionaries(st.sampled_from(["C", "N", "s", "x", "class"]), declarations()
-                              | values(), max_size=3),
-       predict=st.none() | predict_sections(), weights=st.none() | weights_sections())
+@given(params=SECTION_PARAMS, predict=st.none() | predict_sections(),
+       weights=st.none() | weights_sections())
 def test_fuzz_declarations_and_sections_long(params, predict, weights):
     run_sections(params, predict, weights)
 
