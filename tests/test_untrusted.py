@@ -222,3 +222,19 @@ def test_odd_checkpoint_paths_give_one_line(tmp_path, monkeypatch, name, message
     with pytest.raises(WeightsError) as info:
         espdsl.create_model(name)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_readme_example(good, sandbox):
+    """notes/README-snippet-15.md: a checkpoint storing a spec under a CI workflow's path."""
+    import numpy as np
+    from PIL import Image
+    altered(good, Path.cwd(), add_spec("../../.github/workflows/ci"))
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save("city.png")
+    before = sandbox()
+    result = CliRunner().invoke(main, ["predict", "net.pt", "city.png", "-o", "out"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "net.pt: error: stored spec name '../../.github/workflows/ci' is not a name; hint: names "
+        "are identifiers (letters, digits, '_'); this checkpoint was not written by espdsl, or "
+        "was altered\n")
+    assert sandbox() == before
