@@ -269,6 +269,8 @@ CASES = [
      r"Invalid value for '--depth': '²' is not a whole number in ASCII digits", True),
     ("size-zoo-warmup", {}, ["zoo", "espnet_ablation", "--bench", "--warmup", "١"], None,
      r"Invalid value for '--warmup': '١' is not a whole number in ASCII digits", True),
+    ("size-study-input", {"s.yaml": "study: s\nbase: espnet_c\ninput: 1x3x6²x128\nvariants: [{name: a, params: {alpha3: 1}}]\n"},
+     ["zoo", "s.yaml"], "s.yaml:3:1x3", r"bad input size '1x3x6²x128'", True),
     # -- when --------------------------------------------------------------------------------
     ("when-number", {"net.yaml": net("{name: a, op: relu, when: 'C'}")},
      ["validate", "net.yaml"], "net.yaml:7:C'", r"'when' must be true or false, got int 16", True),
