@@ -463,6 +463,11 @@ def load_checkpoint_model(path: str | Path, optimize: bool | None = None, **para
                            f"defines a {root.kind}", loc, "this checkpoint was not written by "
                            "espdsl, or was altered")
     root.blocks = []      # every block it used is stored beside it
+    unknown = [k for k in params if k not in root.params]
+    if unknown:
+        from .errors import UsageError, did_you_mean
+        raise UsageError(f"unknown parameter '{unknown[0]}' for {root.kind} '{name}' stored in "
+                         "the checkpoint", loc, did_you_mean(unknown[0], root.params))
     merged = {**raw["params"], **params}
     declared = {k: v for k, v in merged.items() if k in root.params}
     ir = resolve(root, declared, registry=reg, input_size=tuple(raw["input_size"]))
