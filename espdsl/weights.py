@@ -470,7 +470,13 @@ def load_checkpoint_model(path: str | Path, optimize: bool | None = None, **para
                          "the checkpoint", loc, did_you_mean(unknown[0], root.params))
     merged = {**raw["params"], **params}
     declared = {k: v for k, v in merged.items() if k in root.params}
-    ir = resolve(root, declared, registry=reg, input_size=tuple(raw["input_size"]))
+    try:
+        ir = resolve(root, declared, registry=reg, input_size=tuple(raw["input_size"]))
+    except EspdslError as exc:
+        if exc.loc is None:    # a stored value (parameter, input size): the checkpoint says it
+            exc.loc = loc
+            exc.args = (str(exc),)
+        raise
     ir.source = str(path)
     limits.check_build(ir)      # its parameters within param_memory, before torch allocates
     model = build(ir)

@@ -143,6 +143,8 @@ MALFORMED = [
     ("params-list", lambda r: r.update(params=[1]), r"'params' is a list, not a mapping"),
     ("param-tensor", lambda r: r["params"].update(N=torch.zeros(1)), r"stored parameter 'N' is a Tensor, not a bool, int, float or str"),
     ("param-name", lambda r: r["params"].update({"a b": 1}), r"stored parameter name 'a b' is not a name"),
+    ("param-value-type", lambda r: r["params"].update(N=0.5), r"^net.pt: error: parameter 'N' of model 'tiny' must be int, got float 0.5"),
+    ("param-value-huge", lambda r: r["params"].update(N=2 ** 40), r"^net.pt: error: parameter 'N' of model 'tiny' is 1,099,511,627,776, larger than the int limit"),
     ("input-size-text", lambda r: r.update(input_size="1x3x16x16"), r"'input_size' is '1x3x16x16', not a list of 2 to 4 whole numbers"),
     ("input-size-zero", lambda r: r.update(input_size=[1, 3, 0, 16]), r"'input_size' \[1, 3, 0, 16\] holds 0, not a size >= 1"),
     ("input-size-huge", lambda r: r.update(input_size=[1, 3, 2 ** 40, 16]), r"'input_size' holds 1,099,511,627,776, larger than the int limit"),
