@@ -185,7 +185,7 @@ class IR:
             where = node.loc
             if node.op not in OPS:
                 raise ResolveError(f"node '{node.name}' has unknown op '{node.op}'", where)
-            if not all(NAME_RE.fullmatch(p) or p.isdigit() for p in node.name.split(".")):
+            if not all(NAME_RE.fullmatch(p) or (p.isascii() and p.isdigit()) for p in node.name.split(".")):
                 raise ResolveError(f"node name '{node.name}' is not a dotted identifier path", where)
             for src in node.inputs:
                 if src not in seen:

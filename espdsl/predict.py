@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import limits
-from .errors import Loc, SpecError, UsageError
+from .errors import Loc, SpecError, UsageError, shorten
 from .files import atomic_path
 from .limits import check_forward
 
@@ -166,8 +166,12 @@ def _open_image(path: Path) -> Iterator[Any]:
     more pixels than the ``image_pixels`` limit; read errors become one located line."""
     from PIL import Image, UnidentifiedImageError
 
-    if not path.is_file():
-        raise UsageError(f"no such image file: {path}", None, "check the image paths")
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError):   # a name too long for a path, a NUL character
+        is_file = False
+    if not is_file:
+        raise UsageError(f"no such image file: {shorten(path)}", None, "check the image paths")
     cap = limits.current().image_pixels
     try:
         with warnings.catch_warnings():

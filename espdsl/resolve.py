@@ -64,6 +64,8 @@ def parse_cli_value(text: str) -> Any:
         return True
     if low in ("false", "no", "off"):
         return False
+    if not text.isascii():     # int() takes '٣' and float() '１.５': no one means those
+        return text
     for cast in (int, float):
         try:
             return cast(text)
@@ -416,7 +418,7 @@ class Resolver:
     def entry(self, spec: Spec, entry: NodeSpec, env: dict, default_from: Value,
               values: dict[str, Value], prefix: str) -> Value | None:
         """Resolve one node entry in one binding; None when its ``when`` is false."""
-        if entry.when is not None and not evaluate(entry.when, env, spec.loc(entry.path + ("when",))):
+        if entry.when is not None and not _condition(entry.when, env, spec.loc(entry.path + ("when",))):
             return None
         name_loc = spec.loc(entry.path + ("name",))
         name = render_template(entry.name, env, name_loc)
@@ -727,6 +729,23 @@ def _constraint_hint(decl: ParamDecl, env: dict[str, Any], hint: str | None) -> 
         need += f", so {m.group(1)} >= {m.group(2)}"
     out = f"{need} (here {values})" if values else need
     return f"{out}; {hint}" if hint else out
+
+
+def _condition(raw: Any, env: dict, loc: Loc) -> bool:
+    """A ``when:``: true, false, or an expression that gives one (not a number or a text).
+
+    >>> _condition("K > 1", {"K": 3}, Loc("x.yaml", 1, 1))
+    True
+    >>> _condition("K", {"K": 3}, Loc("x.yaml", 1, 1))
+    Traceback (most recent call last):
+    ...
+    espdsl.errors.ResolveError: x.yaml:1:1: error: 'when' must be true or false, got int 3; hint: write a comparison, e.g. 'K > 0'
+    """
+    value = evaluate(raw, env, loc)
+    if not isinstance(value, bool):
+        raise ResolveError(f"'when' must be true or false, got {type(value).__name__} "
+                           f"{show(value)}", loc, "write a comparison, e.g. 'K > 0'")
+    return value
 
 
 def _dim(value: Any, what: str, loc: Loc | None) -> int:

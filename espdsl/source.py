@@ -93,6 +93,7 @@ def _ruamel() -> tuple[Any, Any, Any, Any]:
             self.values = 0
             self.sizes: dict[int, int] = {}   # id(anchored node) -> values it stands for
             self.nesting = 0
+            self.open_anchors: set[str] = set()   # anchors whose newest node is being composed
 
         def _loc(self, mark: Any) -> Loc:
             return Loc(self.loader.espdsl_file, mark.line + 1, mark.column + 1)
@@ -107,6 +108,11 @@ def _ruamel() -> tuple[Any, Any, Any, Any]:
         def compose_node(self, parent: Any, index: Any) -> Any:
             event = self.parser.peek_event()
             if isinstance(event, AliasEvent):
+                if event.anchor in self.open_anchors:
+                    raise SpecError(f"YAML alias '*{event.anchor}' refers to the node that holds "
+                                    "it (a value that contains itself)", self._loc(event.start_mark),
+                                    f"an alias may only repeat a finished node; copy the part of "
+                                    f"'&{event.anchor}' it needs")
                 node = super().compose_node(parent, index)
                 self._count(self.sizes.get(id(node), 1), event.start_mark)
                 return node
@@ -116,11 +122,15 @@ def _ruamel() -> tuple[Any, Any, Any, Any]:
             before = self.values
             self._count(1, event.start_mark)
             self.nesting += 1
+            anchor = getattr(event, "anchor", None)
+            if anchor is not None:   # an alias names the newest node of its anchor
+                self.open_anchors.add(anchor)
             try:
                 node = super().compose_node(parent, index)
             finally:
                 self.nesting -= 1
-            if getattr(event, "anchor", None) is not None:
+                self.open_anchors.discard(anchor)
+            if anchor is not None:
                 self.sizes[id(node)] = self.values - before
             return node
 

@@ -22,6 +22,7 @@ from .errors import Loc, SpecError, did_you_mean, quote
 from .expr import FUNCTIONS, Function, _parse, check_text
 from .ir import NAME_RE
 from .schema import schema_error, validator
+from .declaration import check_declaration
 from .source import Document, parse_yaml, read_text
 
 PARAM_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "list": list}
@@ -143,6 +144,9 @@ def _param_decl(name: str, raw: Any, doc: Document, path: tuple) -> ParamDecl:
     unset = "default" in raw and default is None
     ptype = raw.get("type")
     if ptype is None:
+        if unset:
+            raise SpecError(f"parameter '{name}' is unset (default: null) and has no type", loc,
+                            "write e.g. '{type: int, default: null}'")
         if default is None:
             raise SpecError(f"parameter '{name}' needs a type or a default", loc,
                             "write e.g. '{type: int}' or '{default: 3}'")
@@ -249,6 +253,7 @@ def spec_from_document(doc: Document, *, schema_checked: bool = False) -> Spec:
     for p in params.values():
         if p.type not in PARAM_TYPES:
             raise SpecError(f"unknown parameter type '{p.type}'", p.loc, did_you_mean(p.type, PARAM_TYPES))
+        check_declaration(p, doc, ("params", p.name))
     nodes = [_node(n, ("nodes", i), doc, step=False) for i, n in enumerate(data["nodes"])]
     for name, section in (data.get("weights") or {}).items():   # key maps: checked here, located
         from .keymap import KeyMap

@@ -24,8 +24,9 @@ the network from the checkpoint alone, even if the library's blocks changed sinc
 """
 from __future__ import annotations
 
+import os
 import pickle
-import tempfile
+import stat
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,10 +38,9 @@ from torch import nn
 
 from . import limits
 from .errors import EspdslError, Loc, WeightsError
+from .checkpoint_schema import FORMAT, VERSION
 from .keymap import key_maps
 
-FORMAT = "espdsl-checkpoint"
-VERSION = 1
 OPTIONAL_SUFFIX = "num_batches_tracked"
 SHOWN = 3            # mismatches named in an error line
 MAX_TRIALS = 40      # re-resolutions spent looking for parameter values that fit
@@ -53,10 +53,17 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The object stored in ``path``, read with ``weights_only=True`` onto the CPU."""
     path = Path(path)
     loc = Loc(str(path))
-    if not path.exists():
-        raise WeightsError("no such checkpoint file", loc, "check the path given to --weights")
-    if path.is_dir():
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError) as exc:    # missing, a name too long, a NUL character
+        missing = isinstance(exc, FileNotFoundError) or isinstance(exc, ValueError)
+        raise WeightsError("no such checkpoint file" if missing else
+                           f"cannot read the checkpoint ({getattr(exc, 'strerror', None) or exc})",
+                           loc, "check the path given to --weights") from None
+    if stat.S_ISDIR(mode):
         raise WeightsError("is a folder, not a checkpoint file", loc, "give a .pth/.pt file")
+    if not stat.S_ISREG(mode):                  # a FIFO would block, a device never end
+        raise WeightsError("is not a regular file", loc, "give a .pth/.pt file")
     with open(path, "rb") as fh:
         head = fh.read(4)
     # torch.save writes a zip archive; very old versions a raw pickle (protocol byte 0x80)
@@ -440,10 +447,10 @@ def load_checkpoint_model(path: str | Path, optimize: bool | None = None, **para
     saved from an optimized model comes back optimized with the same passes unless
     ``optimize`` is False; ``optimize=True`` optimizes any checkpoint.
     """
+    from .build import build
+    from .checkpoint_schema import check
     from .registry import Registry
     from .resolve import resolve
-    from .spec import parse_spec
-    from .build import build
 
     loc = Loc(str(path))
     raw = read_checkpoint(path)
@@ -451,24 +458,36 @@ def load_checkpoint_model(path: str | Path, optimize: bool | None = None, **para
         raise WeightsError("is a plain state_dict, not an espdsl checkpoint", loc,
                            "give the spec too: create_model(SPEC, weights=PATH) or "
                            "--weights PATH with a spec")
-    if raw.get("version") != VERSION:
-        raise WeightsError(f"espdsl checkpoint version {raw.get('version')} is not supported",
-                           loc, f"this espdsl reads version {VERSION}")
+    check(raw, str(path))       # every key, type and size, before anything is used
     name, specs = raw["name"], raw["specs"]
-    with tempfile.TemporaryDirectory(prefix="espdsl-ckpt-") as folder:
-        reg = Registry()
-        for spec_name, text in specs.items():
-            file = Path(folder) / f"{spec_name}.yaml"
-            file.write_text(text, encoding="utf-8")
-            reg.add_file(file)
-        root = parse_spec(specs[name], f"{path}:{name}.yaml")
-        root.blocks = []      # every block it used is stored beside it
-        merged = {**raw["params"], **params}
-        declared = {k: v for k, v in merged.items() if k in root.params}
+    # the stored texts are registered in memory: nothing a checkpoint holds becomes a path
+    reg = Registry()
+    for spec_name, text in specs.items():
+        reg.add_text(spec_name, text, f"{path}:spec/{spec_name}")
+    root = reg.get(name)
+    if root.kind != raw["kind"]:
+        raise WeightsError(f"the checkpoint says '{name}' is a {raw['kind']}, its stored spec "
+                           f"defines a {root.kind}", loc, "this checkpoint was not written by "
+                           "espdsl, or was altered")
+    root.blocks = []      # every block it used is stored beside it
+    unknown = [k for k in params if k not in root.params]
+    if unknown:
+        from .errors import UsageError, did_you_mean
+        raise UsageError(f"unknown parameter '{unknown[0]}' for {root.kind} '{name}' stored in "
+                         "the checkpoint", loc, did_you_mean(unknown[0], root.params))
+    merged = {**raw["params"], **params}
+    declared = {k: v for k, v in merged.items() if k in root.params}
+    try:
         ir = resolve(root, declared, registry=reg, input_size=tuple(raw["input_size"]))
-        ir.source = str(path)
-        model = build(ir)
-    model.espdsl_specs = dict(specs)      # the temporary files are gone; keep the texts
+    except EspdslError as exc:
+        if exc.loc is None:    # a stored value (parameter, input size): the checkpoint says it
+            exc.loc = loc
+            exc.args = (str(exc),)
+        raise
+    ir.source = str(path)
+    limits.check_build(ir)      # its parameters within param_memory, before torch allocates
+    model = build(ir)
+    model.espdsl_specs = dict(specs)      # the texts it was built from, to save it again
     try:
         load_weights(model, raw["state_dict"])
     except WeightsError as exc:

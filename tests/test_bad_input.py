@@ -45,6 +45,36 @@ def checkpoint_zip(entries: dict[str, bytes], compress: bool = False) -> bytes:
     return buf.getvalue()
 
 
+def espdsl_checkpoint(**change: object) -> bytes:
+    """A real ``torch.save`` file in espdsl's checkpoint format (a one-op network stored with
+    its spec text), with ``change`` applied; a value of ``DROP`` removes the key."""
+    import io
+
+    import torch
+    raw: dict = {"format": "espdsl-checkpoint", "version": 1, "name": "net", "kind": "model",
+                 "specs": {"net": "model: net\ninput: {channels: 3, size: [16, 16]}\n"
+                                  "nodes: [{name: a, op: relu}]\n"},
+                 "params": {}, "input_size": [1, 3, 16, 16], "state_dict": {}}
+    raw.update(change)
+    raw = {k: v for k, v in raw.items() if v is not DROP}
+    buf = io.BytesIO()
+    torch.save(raw, buf)
+    return buf.getvalue()
+
+
+DROP = object()
+EVIL = "block: evil\nparams: {M: 3}\nnodes: [{name: a, op: relu}]\n"
+PREDICT_CKPT = ["predict", "net.pt", "a.png", "-o", "out"]
+
+
+def decl(line: str) -> str:
+    return f"model: net\nparams:\n  {line}\ninput: {{channels: 3, size: [8, 8]}}\nnodes: [{{name: a, op: relu}}]\n"
+
+
+def section(text: str) -> str:
+    return "model: net\ninput: {channels: 3, size: [8, 8]}\nnodes: [{name: a, op: relu}]\n" + text
+
+
 WIDE = "block: wide\nparams: {M: {type: int}}\nnodes:\n  - {for: j in range(500), name: 'c{j}', op: relu, from: input}\n"
 SELF = "block: loop\nparams: {M: {type: int}}\nnodes:\n  - {name: inner, block: loop}\n"
 
@@ -170,6 +200,84 @@ CASES = [
      "w.pth:", r"the checkpoint holds 3 MiB, more than the param_memory limit", True),
     ("ckpt-corrupt-zip", {"w.pth": b"PK\x03\x04" + b"\0" * 60},
      ["compile", "cbr", "-p", "M=3", "-p", "N=8", "--weights", "w.pth"], "w.pth:", r"corrupt checkpoint", False),
+    ("ckpt-name-dotdot", {"net.pt": espdsl_checkpoint(specs={"net": "model: net", "../x": EVIL}), "a.png": "{img}"},
+     PREDICT_CKPT, "net.pt:", r"stored spec name '\.\./x' is not a name; hint: names are identifiers", True),
+    ("ckpt-name-absolute", {"net.pt": espdsl_checkpoint(specs={"net": "model: net", "/tmp/x": EVIL}), "a.png": "{img}"},
+     PREDICT_CKPT, "net.pt:", r"stored spec name '/tmp/x' is not a name", True),
+    ("ckpt-name-nul", {"net.pt": espdsl_checkpoint(name="n\0et"), "a.png": "{img}"},
+     PREDICT_CKPT, "net.pt:", r"stored network name 'n\\x00et' is not a name", True),
+    ("ckpt-name-long", {"net.pt": espdsl_checkpoint(specs={"net": "model: net", "x" * 5000: EVIL}), "a.png": "{img}"},
+     PREDICT_CKPT, "net.pt:", r"stored spec name 'x+\.\.\.x+' \(5,000 characters\) is longer than the name_length limit", True),
+    ("ckpt-missing-key", {"net.pt": espdsl_checkpoint(specs=DROP), "a.png": "{img}"},
+     PREDICT_CKPT, "net.pt:", r"the espdsl checkpoint has no 'specs'", True),
+    ("ckpt-unknown-key", {"net.pt": espdsl_checkpoint(param={}), "a.png": "{img}"},
+     PREDICT_CKPT, "net.pt:", r"unknown key 'param' in the espdsl checkpoint; hint: did you mean 'params'\?", True),
+    ("ckpt-wrong-type", {"net.pt": espdsl_checkpoint(input_size="16x16"), "a.png": "{img}"},
+     PREDICT_CKPT, "net.pt:", r"'input_size' is '16x16', not a list of 2 to 4 whole numbers", True),
+    ("ckpt-stored-spec-error", {"net.pt": espdsl_checkpoint(specs={"net": "model: net\nnodes: [{name: a, op: reluu}]\n"}), "a.png": "{img}"},
+     # a stored spec's text is located as net.pt:spec/NAME (by hand: 'reluu' at column 23)
+     PREDICT_CKPT, "=net.pt:spec/net:2:23: error: ", r"unknown op 'reluu'", True),
+    ("ckpt-path-too-long", {"a.png": "{img}"}, ["predict", "x" * 300 + ".pt", "a.png", "-o", "out"],
+     "=" + "x" * 300 + ".pt: error: ", r"cannot read the checkpoint \(File name too long\)", True),
+    ("ckpt-weights-not-regular", {"a.png": "{img}"}, ["predict", "espnet", "--weights", "/dev/null", "a.png", "-o", "out"],
+     "/dev/null:", r"is not a regular file", True),
+    ("image-path-too-long", {}, ["predict", "espnet", "--weights", "w.pth", "y" * 300 + ".png", "-o", "out"], None,
+     r"no such image file: y{28}\.\.\.y{24}\.png \(304 characters\)", True),
+    # -- recursive YAML ----------------------------------------------------------------------
+    ("yaml-recursive-mapping", {"net.yaml": "model: net\nmeta: &a {x: *a}\nnodes: [{name: a, op: relu}]\n"},
+     ["validate", "net.yaml"], "net.yaml:2:*a", r"YAML alias '\*a' refers to the node that holds it", True),
+    ("yaml-recursive-list", {"net.yaml": "model: net\nmeta: {l: &b [1, [2, *b]]}\nnodes: [{name: a, op: relu}]\n"},
+     ["compile", "net.yaml", "-o", "net.py"], "net.yaml:2:*b", r"YAML alias '\*b' refers to the node that holds it", True),
+    # -- parameter declarations --------------------------------------------------------------
+    ("decl-str-min", {"net.yaml": decl("s: {type: str, default: x, min: 3}")},
+     ["validate", "net.yaml"], "net.yaml:3:3}", r"parameter 's' is a str: 'min' applies to int and float parameters", True),
+    ("decl-min-above-max", {"net.yaml": decl("n: {type: int, min: 8, max: 2}")},
+     ["validate", "net.yaml"], "net.yaml:3:8,", r"parameter 'n' has min 8 greater than max 2", True),
+    ("decl-default-out-of-bounds", {"net.yaml": decl("n: {type: int, default: 50, max: 10}")},
+     ["validate", "net.yaml"], "net.yaml:3:50,", r"parameter 'n': default 50 is above its max 10", True),
+    ("decl-default-not-a-choice", {"net.yaml": decl("n: {type: int, default: 3, choices: [1, 2]}")},
+     ["validate", "net.yaml"], "net.yaml:3:3,", r"parameter 'n': default 3 is not one of its choices \[1, 2\]", True),
+    ("decl-choice-type", {"net.yaml": decl("n: {type: float, choices: [0.5, half]}")},
+     ["validate", "net.yaml"], "net.yaml:3:half", r"parameter 'n' is a float, but choice 'half' is a str", True),
+    ("decl-default-type", {"net.yaml": decl("s: {type: str, default: 3}")},
+     ["validate", "net.yaml"], "net.yaml:3:3}", r"parameter 's' is a str, but its default 3 is an int", True),
+    ("decl-unset-untyped", {"net.yaml": decl("u: {default: null}")},
+     ["validate", "net.yaml"], "net.yaml:3:u", r"parameter 'u' is unset \(default: null\) and has no type", True),
+    # -- unknown keys in sections ------------------------------------------------------------
+    ("section-predict", {"net.yaml": section("predict: {channels: BGR, clases: []}\n")},
+     ["validate", "net.yaml"], "net.yaml:4:clases", r"unknown key 'clases'; hint: did you mean 'classes'\?", True),
+    ("section-predict-step", {"net.yaml": section("predict:\n  steps:\n    - resize: {size: [8, 8], mod: nearest}\n")},
+     ["validate", "net.yaml"], "net.yaml:6:mod", r"unknown key 'mod'; hint: did you mean 'mode'\?", True),
+    ("section-predict-class", {"net.yaml": section("predict:\n  classes: [{name: road, colour: [1, 2, 3]}]\n")},
+     ["validate", "net.yaml"], "net.yaml:5:colour", r"unknown key 'colour'; hint: did you mean 'color'\?", True),
+    ("section-weights-keymap", {"net.yaml": section("weights:\n  tv: {keys: [], doc: x, rules: []}\n")},
+     ["validate", "net.yaml"], "net.yaml:5:rules", r"unknown key 'rules'", True),
+    ("section-param-declaration", {"net.yaml": decl("n: {type: int, defualt: 3}")},
+     ["validate", "net.yaml"], "net.yaml:3:defualt", r"unknown key 'defualt'; hint: did you mean 'default'\?", True),
+    ("section-input", {"net.yaml": "model: net\ninput: {channels: 3, sise: [8, 8]}\nnodes: [{name: a, op: relu}]\n"},
+     ["validate", "net.yaml"], "net.yaml:2:sise", r"unknown key 'sise'; hint: did you mean 'size'\?", True),
+    # -- sizes and counts on the command line ------------------------------------------------
+    ("size-input-superscript", {}, ["validate", "espnet", "--input", "1x3x²56x256"], None,
+     r"bad input size '1x3x²56x256'", True),
+    ("size-input-arabic-digits", {}, ["validate", "espnet", "--input", "1x3x٢٥٦x٢٥٦"], None,
+     r"bad input size '1x3x٢٥٦x٢٥٦'", True),
+    ("size-param-arabic-digit", {}, ["validate", "espnet", "-p", "alpha3=٣"], None,
+     r"parameter 'alpha3' of model 'espnet' must be int, got str '٣'", True),
+    ("size-runs", {}, ["bench", "cbr", "-p", "M=3", "-p", "N=8", "--runs", "٣"], None,
+     r"Invalid value for '--runs': '٣' is not a whole number in ASCII digits", True),
+    ("size-depth", {}, ["analyze", "espnet", "--depth", "²"], None,
+     r"Invalid value for '--depth': '²' is not a whole number in ASCII digits", True),
+    ("size-zoo-warmup", {}, ["zoo", "espnet_ablation", "--bench", "--warmup", "١"], None,
+     r"Invalid value for '--warmup': '١' is not a whole number in ASCII digits", True),
+    ("size-study-input", {"s.yaml": "study: s\nbase: espnet_c\ninput: 1x3x6²x128\nvariants: [{name: a, params: {alpha3: 1}}]\n"},
+     ["zoo", "s.yaml"], "s.yaml:3:1x3", r"bad input size '1x3x6²x128'", True),
+    # -- when --------------------------------------------------------------------------------
+    ("when-number", {"net.yaml": net("{name: a, op: relu, when: 'C'}")},
+     ["validate", "net.yaml"], "net.yaml:7:C'", r"'when' must be true or false, got int 16", True),
+    ("when-text", {"net.yaml": net("{name: a, op: relu, when: \"'no'\"}")},
+     ["validate", "net.yaml"], "net.yaml:7:'no'", r"'when' must be true or false, got str 'no'", True),
+    ("when-literal-number", {"net.yaml": net("{name: a, op: relu, when: 3}")},
+     ["validate", "net.yaml"], "net.yaml:7:3}", r"at nodes/0/when: 3 is not of type 'string', 'boolean'", True),
     # -- images -----------------------------------------------------------------------------
     ("image-not-an-image", {"a.png": "text"}, ["predict", "espnet", "--weights", "w.pth", "a.png", "-o", "out"],
      None, r"cannot read a.png as an image", False),
@@ -212,7 +320,10 @@ def snapshot(folder: Path) -> dict:
 
 
 def expected_prefix(where: str, folder: Path) -> str:
-    """``file:line:token`` -> ``file:line:col`` with the column found from the file's text."""
+    """``file:line:token`` -> ``file:line:col`` with the column found from the file's text
+    (``=PREFIX``: the prefix as written)."""
+    if where.startswith("="):
+        return where[1:]
     file, _, rest = where.partition(":")
     if not rest:
         return f"{file}: error: "
@@ -227,9 +338,16 @@ def expected_prefix(where: str, folder: Path) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input(case, tmp_path, monkeypatch):
+    """Each case runs in ``tmp_path/work`` with ``tmp_path/tmp`` as the temporary folder; nothing
+    may change anywhere under ``tmp_path`` (the working folder's parent)."""
     name, files, args, where, message, timed = case
-    write_files(tmp_path, files)
-    monkeypatch.chdir(tmp_path)
+    import tempfile
+    work, tmp = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir()
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    write_files(work, files)
+    monkeypatch.chdir(work)
     before = snapshot(tmp_path)
     start = time.perf_counter()
     result = CliRunner().invoke(main, args, prog_name="espdsl")
@@ -242,7 +360,7 @@ def test_bad_input(case, tmp_path, monkeypatch):
     if where is None:
         assert line.startswith("error: "), line
     else:
-        assert line.startswith(expected_prefix(where, tmp_path)), (line, expected_prefix(where, tmp_path))
+        assert line.startswith(expected_prefix(where, work)), (line, expected_prefix(where, work))
     assert re.search(message, line), line
     assert snapshot(tmp_path) == before, "a refused command wrote something"
     if timed:
@@ -252,5 +370,5 @@ def test_bad_input(case, tmp_path, monkeypatch):
 def test_the_corpus_covers_every_kind():
     kinds = {c[0].split("-")[0] for c in CASES}
     assert kinds == {"type", "name", "ref", "channels", "shape", "expr", "limit", "file", "ckpt",
-                     "image", "out"}
+                     "image", "out", "yaml", "decl", "section", "size", "when"}
     assert len(CASES) >= 40

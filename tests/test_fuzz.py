@@ -12,12 +12,14 @@ of random ones (``ESPDSL_FUZZ_EXAMPLES`` sets how many).
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import string
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -364,6 +366,268 @@ def test_fuzz_expressions_long(text, env):
 @given(data=specs(), command=COMMANDS, params=CLI_PARAMS)
 def test_fuzz_the_command_line_long(data, command, params):
     run_cli(data, command, params)
+
+
+# -- declarations, predict: and weights: sections, checkpoints (untrusted files) ----------------
+TYPES = ["int", "float", "bool", "str"]
+
+
+def typed_values() -> st.SearchStrategy:
+    """Values of every parameter type and a few that are none of them."""
+    return st.one_of(st.integers(-5, 40), st.floats(-10, 10, allow_nan=False), st.booleans(),
+                     st.sampled_from(["x", "esp", "C // 2", "C + 1", "{C}", "", "../../evil"]),
+                     st.none(), st.lists(st.integers(0, 3), max_size=2))
+
+
+@st.composite
+def declarations(draw) -> dict:
+    """A parameter declaration: type, default (a value, an expression, null), min, max,
+    choices, in any combination, often contradicting each other."""
+    decl: dict = {}
+    for key, strategy in [("type", st.sampled_from(TYPES) | scalars()),
+                          ("default", typed_values()),
+                          ("min", st.integers(-5, 40) | st.floats(-10, 10) | typed_values()),
+                          ("max", st.integers(-5, 40) | st.floats(-10, 10) | typed_values()),
+                          ("choices", st.lists(typed_values(), max_size=4) | typed_values()),
+                          ("doc", st.sampled_from(HOSTILE))]:
+        if draw(st.booleans()):
+            decl[key] = draw(strategy)
+    if rarely(draw, 8):
+        decl[draw(st.sampled_from(["defualt", "choice", "minimum", "bogus"]))] = draw(values())
+    return decl
+
+
+def predict_sections() -> st.SearchStrategy:
+    """A ``predict:`` section: the real keys with plausible or odd values, and unknown keys."""
+    step = st.one_of(
+        st.fixed_dictionaries({"normalize": st.fixed_dictionaries(
+            {}, optional={"mean": st.lists(st.floats(0, 255), max_size=4) | values(),
+                          "std": st.lists(st.floats(-1, 80), max_size=4) | values(),
+                          "mena": values()})}),
+        st.fixed_dictionaries({"resize": st.fixed_dictionaries(
+            {}, optional={"size": st.lists(st.integers(-1, 64), max_size=3) | values(),
+                          "mode": st.sampled_from(["bilinear", "nearest", "cubic"]) | values(),
+                          "antialias": st.booleans() | values(), "mod": values()})}),
+        st.fixed_dictionaries({"divide": st.sampled_from([255, 0, -1, "255", True]) | values()}),
+        st.dictionaries(st.sampled_from(["divide", "blur", "resize", "normalize"]), values(),
+                        max_size=2), values())
+    klass = st.fixed_dictionaries({}, optional={
+        "name": st.sampled_from(["road", "../../evil", "<b>", ""]) | values(),
+        "color": st.lists(st.integers(-1, 300), max_size=4) | values(),
+        "colour": values()})
+    return st.fixed_dictionaries({}, optional={
+        "channels": st.sampled_from(["RGB", "BGR", "bgr", "CMYK"]) | values(),
+        "steps": st.lists(step, max_size=3) | values(),
+        "classes": st.lists(klass, max_size=3) | values(),
+        "overlay_alpha": st.floats(-1, 2) | values(), "doc": st.sampled_from(HOSTILE),
+        "clases": values()})
+
+
+def weights_sections() -> st.SearchStrategy:
+    """A ``weights:`` section: key maps of rules, with patterns and targets from a small grammar
+    plus regex syntax, hostile text and wrong shapes."""
+    part = st.sampled_from(["a", "b", "0", "{i}", "{j}", "stage{s}", "^a", "(a+)+$", ".*",
+                            "a..b", "", "{i - 1}", "{__import__}", "../x"])
+    pattern = st.lists(part, min_size=1, max_size=3).map(".".join)
+    rule = st.one_of(st.tuples(pattern, pattern | st.none()).map(list), values())
+    keymap = st.fixed_dictionaries({"keys": st.lists(rule, max_size=3) | values()},
+                                   optional={"doc": st.sampled_from(HOSTILE), "rules": values()})
+    return st.dictionaries(st.sampled_from(["tv", "theirs", "../x", "1"]), keymap | values(),
+                           max_size=2)
+
+
+SECTION_NET = {"model": "fuzz", "input": {"channels": 3, "size": [8, 8]},
+               "nodes": [{"name": "a", "op": "conv", "out": 4, "kernel": 1},
+                         {"name": "b", "op": "conv", "out": 2, "kernel": 1}]}
+
+
+SECTION_PARAMS = st.dictionaries(st.sampled_from(["C", "N", "s", "x", "class"]),
+                                 declarations() | values(), max_size=3)
+
+
+def run_sections(params: dict, predict: Any, weights: Any) -> None:
+    """A small network with fuzzed declarations and sections, loaded, its predict: section read
+    and its key maps applied to its own keys."""
+    from espdsl.keymap import key_maps
+    from espdsl.predict import PredictConfig
+    data = dict(SECTION_NET, params=params)
+    if predict is not None:
+        data["predict"] = predict
+    if weights is not None:
+        data["weights"] = weights
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "fuzz.yaml"
+        spec.write_text(yaml_text(data), encoding="utf-8")
+        try:
+            ir = espdsl.load(spec)
+            if "predict" in ir.meta:
+                PredictConfig.from_meta(ir.meta["predict"], str(spec)).for_classes(2)
+            for km in key_maps(ir.meta):
+                km.translate({"a.weight": 0, "b.bias": 1, "stage2.0.x": 2})
+        except EspdslError as err:
+            check_error(err, spec)
+
+
+CKPT_SPEC = ("model: fuzz\ninput: {channels: 3, size: [8, 8]}\nparams: {N: 4}\n"
+             "nodes:\n  - {name: a, block: cbr, N: N}\n  - {name: b, op: conv, out: 2, kernel: 1}\n")
+
+
+@functools.lru_cache(maxsize=1)
+def good_checkpoint() -> dict:
+    """What a real espdsl checkpoint of a small network holds (saved and read back)."""
+    import torch
+    from espdsl.weights import save_checkpoint
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "fuzz.yaml").write_text(CKPT_SPEC)
+        save_checkpoint(espdsl.create_model(Path(tmp) / "fuzz.yaml"), Path(tmp) / "net.pt")
+        return torch.load(Path(tmp) / "net.pt", weights_only=True)
+
+
+CKPT_KEYS = ["specs", "params", "input_size", "state_dict", "name", "kind", "passes", "version",
+             "format"]
+HOSTILE_NAMES = ["../evil", "/tmp/espdsl-fuzz-evil", "evil\x00.yaml", "e" * 300, "fuzz\n",
+                 "sub/evil", "..", "", "fuzz.yaml", "cbr"]
+
+
+MUTATIONS = ["hostile spec", "hostile root", "spec text", "param", "input size", "tensor",
+             "retype", "drop", "extra"]
+
+
+@st.composite
+def checkpoints(draw) -> dict:
+    """An espdsl checkpoint dict: the good one (about a quarter of the time) or the good one
+    with one to three mutations: keys dropped, added, retyped, spec names made hostile, spec
+    texts and parameters replaced."""
+    import torch
+    good = good_checkpoint()
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in good.items()}
+    if draw(st.sampled_from(range(4))) == 0:    # (st.integers leans to its ends)
+        return raw
+    order = draw(st.permutations(MUTATIONS))           # evenly spread, unlike st.sampled_from
+    for mutation in order[:draw(st.sampled_from([1, 1, 2, 3]))]:
+        specs = raw.get("specs") if isinstance(raw.get("specs"), dict) else None
+        if mutation == "drop":
+            raw.pop(draw(st.sampled_from(CKPT_KEYS)), None)
+        elif mutation == "retype":
+            raw[draw(st.sampled_from(CKPT_KEYS))] = draw(
+                values() | st.just(torch.zeros(2)) | st.sampled_from(HOSTILE_NAMES))
+        elif mutation == "extra":
+            raw[draw(st.sampled_from(["spec", "extra", "__reduce__", "../x"]))] = draw(values())
+        elif mutation == "hostile spec" and specs is not None:
+            specs[draw(st.sampled_from(HOSTILE_NAMES) | st.integers())] = draw(
+                st.sampled_from([CKPT_SPEC, "block: evil\nparams: {M: 3}\nnodes: [{name: a, op: relu}]\n"])
+                | raw_yaml() | values())
+        elif mutation == "hostile root" and specs is not None:
+            name = draw(st.sampled_from(HOSTILE_NAMES))
+            specs[name] = specs.pop("fuzz", CKPT_SPEC)
+            raw["name"] = name
+        elif mutation == "spec text" and specs is not None:
+            specs[draw(st.sampled_from(["fuzz", "cbr"]))] = draw(
+                raw_yaml() | specs_text() | st.just(CKPT_SPEC.replace("N: 4", "N: 8")))
+        elif mutation == "param" and isinstance(raw.get("params"), dict):
+            raw["params"][draw(st.sampled_from(["N", "M", "../x", "class"]))] = draw(
+                values() | st.just(torch.ones(1)) | st.integers(1, 8))
+        elif mutation == "input size":
+            raw["input_size"] = draw(st.lists(st.integers(-2, 10 ** 12) | values(), max_size=5)
+                                     | st.just([1, 3, 16, 16]))
+        elif mutation == "tensor" and isinstance(raw.get("state_dict"), dict):
+            raw["state_dict"] = {**raw["state_dict"], draw(st.sampled_from(
+                ["x", "a.conv.weight", "b.weight"])): draw(st.just(torch.zeros(3)) | values())}
+    return raw
+
+
+def specs_text() -> st.SearchStrategy[str]:
+    return specs().map(yaml_text)
+
+
+def sandbox_files(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*")}
+
+
+def run_checkpoint(raw: dict, through_cli: bool) -> None:
+    """Save ``raw`` with torch.save and load it through create_model or ``espdsl predict``, in a
+    folder that is also the temporary folder: nothing but predict's -o folder may appear in it."""
+    import torch
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        work = root / "work"
+        work.mkdir()
+        path = work / "net.pt"
+        torch.save(raw, path)
+        if through_cli:
+            import numpy as np
+            from PIL import Image
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(work / "a.png")
+        before = sandbox_files(root)
+        saved_tempdir = tempfile.tempdir
+        tempfile.tempdir = str(root)
+        try:
+            if through_cli:
+                out = work / "out"
+                result = CliRunner().invoke(main, ["predict", str(path), str(work / "a.png"),
+                                                   "-o", str(out)])
+                assert result.exit_code in (0, 2), (result.output, result.exception)
+                assert "Traceback" not in result.output
+                if result.exit_code == 2:
+                    lines = result.output.strip().splitlines()
+                    assert len(lines) == 1, result.output
+                    assert lines[0].startswith((str(path), "error:")), lines[0]
+                    assert not out.exists() or list(out.iterdir()) == []
+                after = {p for p in sandbox_files(root) if p != out and out not in p.parents}
+            else:
+                try:
+                    espdsl.create_model(str(path))
+                except EspdslError as err:
+                    text = str(err)
+                    assert "\n" not in text and len(text) < 1200, text
+                    assert err.loc is not None and err.loc.file.startswith(str(path)) or Path(
+                        err.loc.file).parent in (data_dir("blocks"), data_dir("zoo")), text
+                after = sandbox_files(root)
+        finally:
+            tempfile.tempdir = saved_tempdir
+        assert after == before, f"loading a checkpoint wrote {after - before}"
+    assert not Path("/tmp/espdsl-fuzz-evil.yaml").exists()
+
+
+@fuzz_settings(100)
+@given(params=SECTION_PARAMS, predict=st.none() | predict_sections(),
+       weights=st.none() | weights_sections())
+def test_fuzz_declarations_and_sections(params, predict, weights):
+    run_sections(params, predict, weights)
+
+
+@fuzz_settings(100)
+@given(raw=checkpoints())
+def test_fuzz_checkpoints_through_create_model(raw):
+    run_checkpoint(raw, through_cli=False)
+
+
+@fuzz_settings(25)
+@given(raw=checkpoints())
+def test_fuzz_checkpoints_through_predict(raw):
+    run_checkpoint(raw, through_cli=True)
+
+
+@pytest.mark.slow
+@fuzz_settings(3000, long=True)
+@given(params=SECTION_PARAMS, predict=st.none() | predict_sections(),
+       weights=st.none() | weights_sections())
+def test_fuzz_declarations_and_sections_long(params, predict, weights):
+    run_sections(params, predict, weights)
+
+
+@pytest.mark.slow
+@fuzz_settings(3000, long=True)
+@given(raw=checkpoints())
+def test_fuzz_checkpoints_through_create_model_long(raw):
+    run_checkpoint(raw, through_cli=False)
+
+
+@pytest.mark.slow
+@fuzz_settings(500, long=True)
+@given(raw=checkpoints())
+def test_fuzz_checkpoints_through_predict_long(raw):
+    run_checkpoint(raw, through_cli=True)
 
 
 def test_what_the_fuzzer_found_stays_fixed(tmp_path):

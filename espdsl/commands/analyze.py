@@ -7,7 +7,7 @@ import click
 from ..analysis.format import FORMATS
 from ..errors import UsageError
 from ..files import atomic_path
-from .options import (blocks_option, input_option, param_option, parse_params, parse_size,
+from .options import (AsciiIntRange, blocks_option, input_option, param_option, parse_params, parse_size,
                       spec_argument)
 
 
@@ -16,7 +16,7 @@ from .options import (blocks_option, input_option, param_option, parse_params, p
 @param_option
 @input_option()
 @blocks_option
-@click.option("--depth", default=1, show_default=True, type=click.IntRange(1, 32),
+@click.option("--depth", default=1, show_default=True, type=AsciiIntRange(1, 32),
               help="How many levels of nested spec nodes to list.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--check", type=click.Choice(["measure", "gridding"]), is_flag=False,

@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 
 from ..errors import UsageError
-from .options import blocks_option, input_option, param_option, parse_params, parse_size, spec_argument
+from .options import (AsciiIntRange, blocks_option, input_option, param_option, parse_params,
+                      parse_size, spec_argument)
 
 
 @click.command("bench", short_help="Time a network: median/min/max ms, fps, GFLOP/s, share of matmul throughput.")
@@ -12,11 +13,11 @@ from .options import blocks_option, input_option, param_option, parse_params, pa
 @param_option
 @input_option()
 @blocks_option
-@click.option("--runs", default=200, show_default=True, type=click.IntRange(1, None),
+@click.option("--runs", default=200, show_default=True, type=AsciiIntRange(1, None),
               help="Timed runs (the paper averages 200).")
-@click.option("--warmup", default=10, show_default=True, type=click.IntRange(0, None),
+@click.option("--warmup", default=10, show_default=True, type=AsciiIntRange(0, None),
               help="Untimed runs first.")
-@click.option("--threads", type=click.IntRange(1, None), default=None,
+@click.option("--threads", type=AsciiIntRange(1, None), default=None,
               help="CPU threads for torch (default: torch's own setting).")
 @click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda",
               help="Where to run (cuda: timed with CUDA events).")

@@ -44,12 +44,36 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+ASCII_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def is_ascii_int(text: str) -> bool:
+    """A whole number written in ASCII digits: ``int()`` also takes '٣' (Arabic-Indic three)
+    and ``str.isdigit()`` '²', which no one types for a size or a count.
+
+    >>> is_ascii_int("512"), is_ascii_int("٣"), is_ascii_int("²"), is_ascii_int("1e3")
+    (True, False, False, False)
+    """
+    return ASCII_INT.fullmatch(text) is not None
+
+
+class AsciiIntRange(click.IntRange):
+    """click's ``IntRange`` for counts and sizes, taking ASCII digits only."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not is_ascii_int(value.strip()):
+            self.fail(f"{value!r} is not a whole number in ASCII digits (0-9)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def parse_size(text: str | None) -> tuple[int, ...] | None:
-    """``"1x3x512x1024"`` -> ``(1, 3, 512, 1024)``; also ``"512x1024"`` (H x W)."""
+    """``"1x3x512x1024"`` -> ``(1, 3, 512, 1024)``; also ``"512x1024"`` (H x W); ASCII digits
+    only."""
     if text is None:
         return None
     parts = re.split(r"[x,×]", text.strip().lower())
-    if len(parts) not in (2, 3, 4) or not all(p.isdigit() and int(p) > 0 for p in parts):
+    if len(parts) not in (2, 3, 4) or not all(p.isascii() and p.isdigit() and int(p) > 0
+                                              for p in parts):
         raise UsageError(f"bad input size '{text}'", None, "write e.g. 1x3x512x1024 or 512x1024")
     from ..origin import note
     reading = {2: "H x W", 3: "C x H x W", 4: "N x C x H x W"}[len(parts)]

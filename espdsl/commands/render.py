@@ -7,7 +7,7 @@ import click
 
 from ..errors import UsageError
 from ..render import ANNOTATIONS, FORMATS
-from .options import blocks_option, param_option, parse_params, spec_argument
+from .options import AsciiIntRange, blocks_option, param_option, parse_params, spec_argument
 
 
 @click.command("render")
@@ -23,7 +23,7 @@ from .options import blocks_option, param_option, parse_params, spec_argument
               help="Flow top-to-bottom or left-to-right.")
 @click.option("--annotate", default="", metavar="LIST",
               help=f"Comma-separated extras on each box: {','.join(ANNOTATIONS)}.")
-@click.option("--dpi", type=click.IntRange(30, 600), default=None, help="Resolution of .png output.")
+@click.option("--dpi", type=AsciiIntRange(30, 600), default=None, help="Resolution of .png output.")
 @click.option("--plot-format", "plot_format", default=None, metavar="png,svg,pdf,dot",
               help="Write the picture in each of these formats, beside -o (its stem).")
 def command(spec: str, params: tuple[str, ...], blocks: tuple[str, ...], output: str | None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..errors import UsageError
-from .options import param_option, parse_params
+from .options import AsciiIntRange, param_option, parse_params
 
 FORMATS = ["table", "markdown", "csv", "json"]
 EMITS = ("yaml", "py", "onnx")
@@ -25,9 +25,9 @@ EMITS = ("yaml", "py", "onnx")
               help="Resolution of the plots (PNG pixels per inch; the figure is 7.5 x 4.6 in).")
 @click.option("--bench", is_flag=True,
               help="Add each row's measured latency and a latency plot (uses espdsl bench).")
-@click.option("--runs", type=int, default=200, show_default=True,
+@click.option("--runs", type=AsciiIntRange(), default=200, show_default=True,
               help="With --bench: timed runs per row (the paper averages 200).")
-@click.option("--warmup", type=int, default=10, show_default=True,
+@click.option("--warmup", type=AsciiIntRange(), default=10, show_default=True,
               help="With --bench: untimed runs first.")
 def command(study: str | None, params: tuple[str, ...], out_dir: str | None, fmt: str, emit: str,
             plot_format: str, dpi: int, bench: bool, runs: int, warmup: int) -> None:

@@ -40,7 +40,7 @@ STANDARD = ["params", "size_mb", "macs", "peak_mb", "rf"]
 #: Figures a row may also carry: plain-storage size, Fig. 3g memory, the bench's latency.
 EXTRA = ["size_bytes", "params_mb", "conv_out_mb", "peak_bytes", "stride", "latency_ms", "fps"]
 ROW_FIELDS = ["name", "base", "group"]
-_PRINTED = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)\s*(M|K|k|G|MB|x|×)?\s*")
+_PRINTED = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)\s*(M|K|k|G|MB|x|×)?\s*", re.ASCII)
 _SCALE = {"M": 10 ** 6, "K": 10 ** 3, "k": 10 ** 3, "G": 10 ** 9}
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]\w*)\.(\w+)(?:\s*([/-])\s*([A-Za-z_]\w*)\.(\w+))?"
                           r"(?::([^{}]*))?\}")
@@ -303,7 +303,7 @@ def _input(raw: Any, doc: Document) -> tuple[int, ...] | None:
     if isinstance(raw, list):
         return tuple(raw)
     parts = re.split(r"[x,×]", str(raw).strip().lower())
-    if not all(p.isdigit() and int(p) > 0 for p in parts) or len(parts) not in (2, 3, 4):
+    if not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts) or len(parts) not in (2, 3, 4):
         raise StudyError(f"bad input size '{raw}'", doc.loc(("input",)), "write e.g. 1x3x512x1024")
     return tuple(int(p) for p in parts)
 
