@@ -37,7 +37,7 @@ def _fits(value: Any, ptype: str) -> bool:
                                           and value.is_integer())
     if ptype == "float":
         return isinstance(value, (int, float))
-    return isinstance(value, {"bool": bool, "str": str}[ptype])
+    return isinstance(value, {"bool": bool, "str": str, "list": list}[ptype])
 
 
 def _literal(value: Any, ptype: str) -> bool:
@@ -104,4 +104,4 @@ def _a(word: str) -> str:
 
 
 def _type_of(value: Any) -> str:
-    return {bool: "bool", int: "int", float: "float"}.get(type(value), "str")
+    return {bool: "bool", int: "int", float: "float", list: "list"}.get(type(value), "str")

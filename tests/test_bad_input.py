@@ -261,7 +261,7 @@ CASES = [
      r"bad input size '1x3x²56x256'", True),
     ("size-input-arabic-digits", {}, ["validate", "espnet", "--input", "1x3x٢٥٦x٢٥٦"], None,
      r"bad input size '1x3x٢٥٦x٢٥٦'", True),
-    ("size-param-arabic-digit", {}, ["validate", "espnet", "-p", "alpha3=٣"], None,
+    ("size-param-arabic-digit", {}, ["validate", "espnet", "-p", "alpha3=٣"], "-p alpha3=٣",
      r"parameter 'alpha3' of model 'espnet' must be int, got str '٣'", True),
     ("size-runs", {}, ["bench", "cbr", "-p", "M=3", "-p", "N=8", "--runs", "٣"], None,
      r"Invalid value for '--runs': '٣' is not a whole number in ASCII digits", True),
