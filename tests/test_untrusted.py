@@ -227,7 +227,8 @@ def test_odd_checkpoint_paths_give_one_line(tmp_path, monkeypatch, name, message
 
 
 def test_the_readme_example(good, sandbox):
-    """notes/README-snippet-15.md: a checkpoint storing a spec under a CI workflow's path."""
+    """README's 'Untrusted files': a checkpoint storing a spec under a CI workflow's path gives
+    the line the README shows (this test builds the altered checkpoint the README describes)."""
     import numpy as np
     from PIL import Image
     altered(good, Path.cwd(), add_spec("../../.github/workflows/ci"))
@@ -235,7 +236,9 @@ def test_the_readme_example(good, sandbox):
     before = sandbox()
     result = CliRunner().invoke(main, ["predict", "net.pt", "city.png", "-o", "out"])
     assert result.exit_code == 2
-    assert result.output == (
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("$ espdsl predict net.pt city.png -o out\n", 1)[1].split("\n", 1)[0]
+    assert result.output == shown + "\n" == (
         "net.pt: error: stored spec name '../../.github/workflows/ci' is not a name; hint: names "
         "are identifiers (letters, digits, '_'); this checkpoint was not written by espdsl, or "
         "was altered\n")
