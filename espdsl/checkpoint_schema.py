@@ -144,6 +144,34 @@ def _check_passes(value: Any, where: Loc) -> None:
                   did_you_mean(name, PASSES))
 
 
+QUANTIZED_KEYS = {"scheme": str, "float": list, "observers": Mapping, "torch": str,
+                  "torchao": str, "calibration": int}
+
+
+def _check_quantized(value: Any, where: Loc) -> None:
+    """The int8 recipe of ``espdsl quantize``: its scheme, the modules kept in floating point
+    (stored names) and the calibrated observers' statistics (tensors); nothing else."""
+    import torch
+    if not isinstance(value, Mapping):
+        _fail(f"'quantized' is a {_type_name(value)}, not a mapping", where)
+    for key, item in value.items():
+        kind = QUANTIZED_KEYS.get(key) if isinstance(key, str) else None
+        if kind is None:
+            _fail(f"unknown key {show(key)} in 'quantized'", where,
+                  did_you_mean(str(key), QUANTIZED_KEYS) + f"; {ALTERED}")
+        if not isinstance(item, kind) or isinstance(item, bool):
+            _fail(f"'quantized' {key} is a {_type_name(item)}, not a {kind.__name__}", where)
+    for key in ("scheme", "float", "observers"):
+        if key not in value:
+            _fail(f"'quantized' has no '{key}'", where)
+    if len(value["float"]) > MAX_SPECS * 100 or not all(isinstance(n, str) and len(n) <= 1_000
+                                                       for n in value["float"]):
+        _fail("'quantized' float is not a list of module names", where)
+    for key, tensor in value["observers"].items():
+        if not isinstance(key, str) or not isinstance(tensor, torch.Tensor):
+            _fail(f"'quantized' observers entry {show(key)} is not a named tensor", where)
+
+
 # key -> (required, check); checked in this order: format and version first, so a newer
 # format is named as such before its fields are
 FIELDS: dict[str, tuple[bool, Callable[[Any, Loc], None]]] = {
@@ -156,6 +184,7 @@ FIELDS: dict[str, tuple[bool, Callable[[Any, Loc], None]]] = {
     "input_size": (True, _check_input_size),
     "state_dict": (True, _check_state_dict),
     "passes": (False, _check_passes),
+    "quantized": (False, _check_quantized),
 }
 
 
