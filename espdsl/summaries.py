@@ -103,9 +103,9 @@ class _Sub:
 class Summary:
     """One block instance (or a root network): its steps, and its figures on demand."""
 
-    def __init__(self, steps: list, in_shape: Shape, out: str, inner: dict[str, tuple[str, Shape]],
+    def __init__(self, steps: list, in_shape: Shape, out: str, inner: Any,
                  bound: dict, size: int):
-        self.steps, self.in_shape, self.out, self.inner = steps, in_shape, out, inner
+        self.steps, self.in_shape, self.out, self._inner = steps, in_shape, out, inner
         self.bound, self.size = bound, size
         self.params = self.macs = self.fig3g = 0
         self.ops: dict[str, _Op] = {}
@@ -136,6 +136,15 @@ class Summary:
             found = self.owner(name)
             if found is not None:
                 self.reads[found[0].prefix].add(found[1])
+
+    @property
+    def inner(self) -> dict[str, tuple[str, Shape]]:
+        """The block's named values: name -> (tensor name relative to the block, shape).
+        Made on first use (a callable until then): a summary replayed only where it was
+        recorded never needs them relative (see :meth:`_Summarizer.replay`)."""
+        if callable(self._inner):
+            self._inner = self._inner()
+        return self._inner
 
     def _route(self, names: Iterable[str]) -> dict[str, set[str]]:
         """``names`` of this level's sub-blocks' tensors, by sub-block prefix."""
@@ -491,7 +500,8 @@ class _Summarizer(Resolver):
                 if work.conv_output:
                     own_fig3g += numel(step.shape) * BYTES_PER_VALUE
         summary = Summary(steps, in_shape, rel(out.node),
-                          {k: (rel(v.node), v.shape) for k, v in inner.items() if k != "input"},
+                          lambda: {k: (rel(v.node), v.shape) for k, v in inner.items()
+                                   if k != "input"},
                           bound, self.count + len(self.scopes))
         summary.params += own_params
         summary.macs += own_macs
@@ -501,7 +511,11 @@ class _Summarizer(Resolver):
     def record(self, spec: Spec, args: dict, path: str, inp: Value, call_loc: Any) -> Summary:
         scratch = _Summarizer(self.registry, self.registry_state, self.blocks + (spec.name,))
         out, inner, bound = scratch.instantiate(spec, args, path + ".", inp, call_loc)
-        return scratch.summarize(path + ".", inp.node, inp.shape, out, inner, bound)
+        summary = scratch.summarize(path + ".", inp.node, inp.shape, out, inner, bound)
+        # where it was recorded, its values are the scratch's own: replay needs no re-basing
+        # (the encoder of a design space is recorded per variant, with ~200 named values)
+        summary.placed[(path, inp.node)] = out, {k: v for k, v in inner.items() if k != "input"}
+        return summary
 
     def replay(self, summary: Summary, path: str, inp: Value) -> tuple[Value, dict[str, Value], dict]:
         self.replayed = summary
