@@ -244,28 +244,32 @@ class Summary:
         return peak, live
 
     # -- receptive field ------------------------------------------------------------------------
-    def fields(self, start: Fields, wanted: frozenset[str]) -> dict[str, Fields]:
+    def fields(self, start: tuple[Lazy, Lazy], wanted: frozenset[str]) -> dict[str, tuple[Lazy, Lazy]]:
         """The receptive fields of the ``wanted`` tensors of this block when its input has the
         fields ``start``; :func:`~espdsl.analysis.walk._propagate`, a sub-block being one step.
+        Fields are :data:`Lazy`: a field and a move still to be applied (:func:`_real`).
 
         Starts and ends of fields move apart, and by the same amount at every position: every
         op takes the smallest start and the largest end of the input pixels it reads
         (:meth:`Field.through`, :func:`merge`, broadcasts). So the fields are computed once
-        per input field moved to start and end at 0 (:func:`_normal`) and moved back."""
-        (h, dh), (w, dw) = _normal(start[0]), _normal(start[1])
+        per input field moved to start and end at 0 (:func:`_normal`), and the move is carried
+        along, not applied: only a merge of several inputs needs real fields."""
+        (h, dh), (w, dw) = _normed(start[0]), _normed(start[1])
         key = (h, w, wanted)
-        if key not in self._fields:
-            self._fields[key] = self._fields_at((h, w), wanted)
-        base = self._fields[key]
+        base = self._fields.get(key)
+        if base is None:
+            base = self._fields[key] = self._fields_at((h, w), wanted)
         if dh is None and dw is None:
             return base
-        return {n: (_shift(fh, dh), _shift(fw, dw)) for n, (fh, fw) in base.items()}
+        return {n: (_moved(fh, dh), _moved(fw, dw)) for n, (fh, fw) in base.items()}
 
-    def _fields_at(self, start: Fields, wanted: frozenset[str]) -> dict[str, Fields]:
+    def _fields_at(self, start: Fields, wanted: frozenset[str]) -> dict[str, tuple[Lazy, Lazy]]:
         key = (start, wanted)
         if key in self._fields:
             return self._fields[key]
-        fields: dict[str, Fields] = {IN: start}
+        h0, w0 = start
+        first = (h0, None)
+        fields: dict[str, tuple[Lazy, Lazy]] = {IN: (first, first if w0 is h0 else (w0, None))}
         routed = self._route(wanted)
         for step in self.steps:
             if isinstance(step, _Sub):
@@ -276,8 +280,16 @@ class Summary:
                     fields.update({head + k: v for k, v in inner.items()})
                 continue
             work = step.work
-            ins = [fields[i] for i in step.inputs]
             out_hw = spatial(step.shape)
+            if len(step.inputs) == 1:       # no merge: the move is carried through
+                ph, pw = fields[step.inputs[0]]
+                same = ph is pw and (work is None or work.window_w is None)
+                h = ph if work is None else _through_lazy(ph, work.window)
+                w = h if same else pw if work is None else _through_lazy(pw, work.windows[1])
+                fields[step.name] = (h, w)
+                continue
+            real: dict[int, Field] = {}
+            ins = [tuple(_real(p, real) for p in fields[i]) for i in step.inputs]
             if len(ins) > 1:
                 sizes = [spatial(self.shape(i)) for i in step.inputs]
                 ins = [tuple(broadcast(f[axis]) if hw[axis] == 1 < out_hw[axis] else f[axis]
@@ -294,10 +306,53 @@ class Summary:
                 w = merge((f[1] for f in ins), out_hw[1])
                 if work is not None:
                     w = _through(w, work.windows[1])
-            fields[step.name] = (h, w)
+            lh = (h, None)
+            fields[step.name] = (lh, lh if w is h else (w, None))
         out = {n: fields[n] for n in wanted}
         self._fields[key] = out
         return out
+
+
+Lazy = tuple   # (Field, move or None): the field moved by the move (see :func:`_shift`)
+
+
+def _normed(p: Lazy) -> tuple[Field, tuple | None]:
+    """A lazy field as a normalised field and the whole move to apply to it."""
+    f, move = p
+    g, more = _normal(f)
+    return g, _add(more, move)
+
+
+def _add(m: tuple | None, n: tuple | None) -> tuple | None:
+    if m is None:
+        return n
+    if n is None:
+        return m
+    return _whole(m[0] + n[0]), _whole(m[1] + n[1])
+
+
+def _moved(p: Lazy, move: tuple | None) -> Lazy:
+    return p if move is None else (p[0], _add(p[1], move))
+
+
+def _real(p: Lazy, seen: dict[int, Field]) -> Field:
+    """The field a lazy field stands for (one object per lazy object, as ``is`` is read)."""
+    f = seen.get(id(p))
+    if f is None:
+        f = seen[id(p)] = _shift(p[0], p[1])
+    return f
+
+
+def _through_lazy(p: Lazy, window: Any) -> Lazy:
+    """:func:`_through` of a lazy field, the move kept apart."""
+    g, move = _normed(p)
+    key = (g, window)
+    out = _THROUGH.get(key)
+    if out is None:
+        if len(_THROUGH) > 100_000:
+            _THROUGH.clear()
+        out = _THROUGH[key] = g.through(window)
+    return out, move
 
 
 def _normal(f: Field) -> tuple[Field, tuple | None]:
@@ -547,8 +602,9 @@ class _Summarizer(Resolver):
         root = self.summarize("", "input", self.input_shape, out, {}, env)
         xb = numel(root.in_shape) * BYTES_PER_VALUE
         peak, _ = root.peak(xb, True, frozenset({root.out}))
+        origin = (ORIGIN, None)
         h, w = (_ORIGINS if root.out == IN else
-                root.fields(_ORIGINS, frozenset({root.out}))[root.out])
+                (_shift(*p) for p in root.fields((origin, origin), frozenset({root.out}))[root.out]))
         return Totals(spec.name, root.params, root.macs * batch, peak * batch,
                       root.fig3g * batch, _both(h.size, w.size), _both(h.step, w.step),
                       (batch, *out.shape))
