@@ -284,8 +284,8 @@ class Summary:
             if len(step.inputs) == 1:       # no merge: the move is carried through
                 ph, pw = fields[step.inputs[0]]
                 same = ph is pw and (work is None or work.window_w is None)
-                h = ph if work is None else _through_lazy(ph, work.window)
-                w = h if same else pw if work is None else _through_lazy(pw, work.windows[1])
+                h = ph if work is None else _through(ph, work.window)
+                w = h if same else pw if work is None else _through(pw, work.windows[1])
                 fields[step.name] = (h, w)
                 continue
             real: dict[int, Field] = {}
@@ -297,17 +297,18 @@ class Summary:
             if not ins:
                 ins = [_ORIGINS]
             same = all(f[0] is f[1] for f in ins) and (work is None or work.window_w is None)
-            h = merge((f[0] for f in ins), out_hw[0])
+            h = (merge((f[0] for f in ins), out_hw[0]), None)
             if work is not None:
                 h = _through(h, work.window)
             if same:
                 w = h
             else:
-                w = merge((f[1] for f in ins), out_hw[1])
+                w = (merge((f[1] for f in ins), out_hw[1]), None)
                 if work is not None:
                     w = _through(w, work.windows[1])
-            lh = (h, None)
-            fields[step.name] = (lh, lh if w is h else (w, None))
+                if w[0] is h[0] and w[1] is None and h[1] is None:
+                    w = h        # one object, as the fields themselves would be
+            fields[step.name] = (h, w)
         out = {n: fields[n] for n in wanted}
         self._fields[key] = out
         return out
@@ -343,8 +344,12 @@ def _real(p: Lazy, seen: dict[int, Field]) -> Field:
     return f
 
 
-def _through_lazy(p: Lazy, window: Any) -> Lazy:
-    """:func:`_through` of a lazy field, the move kept apart."""
+_THROUGH: dict[tuple, Field] = {}
+
+
+def _through(p: Lazy, window: Any) -> Lazy:
+    """``f.through(window)`` of a lazy field ``f``, memoised on the normalised field (see
+    :meth:`Summary.fields`), the move kept apart."""
     g, move = _normed(p)
     key = (g, window)
     out = _THROUGH.get(key)
@@ -380,21 +385,6 @@ def _shift(f: Field, move: tuple | None) -> Field:
 def _whole(x: Any) -> Any:
     """A whole Fraction as an int (equal, same hash; int arithmetic is much faster)."""
     return int(x) if type(x) is Fraction and x.denominator == 1 else x
-
-
-_THROUGH: dict[tuple, Field] = {}
-
-
-def _through(f: Field, window: Any) -> Field:
-    """``f.through(window)``, memoised on the normalised field (see :meth:`Summary.fields`)."""
-    g, move = _normal(f)
-    key = (g, window)
-    out = _THROUGH.get(key)
-    if out is None:
-        if len(_THROUGH) > 100_000:
-            _THROUGH.clear()
-        out = _THROUGH[key] = g.through(window)
-    return _shift(out, move)
 
 
 _MISSING = object()
