@@ -45,7 +45,7 @@ from .ir import Node
 from .ops import OPS, Shape, numel, spatial
 from .registry import Registry
 from .ir import Scope
-from .resolve import Resolver, Value, _parent, _resolve
+from .resolve import Resolver, Value, _hashable, _parent, _resolve
 from .spec import Spec
 
 IN = "<in>"                         # a summary's name for its block's input
@@ -437,8 +437,8 @@ class _Summarizer(Resolver):
     cache_name = "_summaries"
 
     def __init__(self, registry: Any, registry_state: tuple | None = None,
-                 blocks: tuple[str, ...] = ()):
-        super().__init__(registry, registry_state, blocks)
+                 blocks: tuple[str, ...] = (), inherited: dict[str, Any] | None = None):
+        super().__init__(registry, registry_state, blocks, inherited)
         self.steps: list = []
         self.made: set[str] = set()
         self.in_shapes: dict[str, list[Shape]] = {}   # op -> its inputs' shapes
@@ -472,8 +472,12 @@ class _Summarizer(Resolver):
         if entry.op is None and len(inputs) != 1:
             return super().unit(spec, entry, env, path, inputs, prefix)
         memo = spec.__dict__.setdefault("_summary_units", {})
+        # scoped defaults from above reach an op's attributes and a block's arguments without
+        # passing through the env, so they are part of the key
+        inherited = tuple(sorted((k, _hashable(v)) for k, v in self.inherited.items())) \
+            if self.inherited else ()
         base = (id(entry), tuple(v.shape for v in inputs), self.registry_state, self.blocks,
-                self.limits)
+                self.limits, inherited)
         seen = memo.get(base)
         try:
             for names, table in seen or ():
@@ -554,7 +558,8 @@ class _Summarizer(Resolver):
         return summary
 
     def record(self, spec: Spec, args: dict, path: str, inp: Value, call_loc: Any) -> Summary:
-        scratch = _Summarizer(self.registry, self.registry_state, self.blocks + (spec.name,))
+        scratch = _Summarizer(self.registry, self.registry_state, self.blocks + (spec.name,),
+                              self.inherited)
         out, inner, bound = scratch.instantiate(spec, args, path + ".", inp, call_loc)
         summary = scratch.summarize(path + ".", inp.node, inp.shape, out, inner, bound)
         # where it was recorded, its values are the scratch's own: replay needs no re-basing
