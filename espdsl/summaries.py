@@ -45,7 +45,7 @@ from .ir import Node
 from .ops import OPS, Shape, numel, spatial
 from .registry import Registry
 from .ir import Scope
-from .resolve import Resolver, Value, _parent, _resolve
+from .resolve import Resolver, Value, _hashable, _parent, _resolve
 from .spec import Spec
 
 IN = "<in>"                         # a summary's name for its block's input
@@ -103,9 +103,9 @@ class _Sub:
 class Summary:
     """One block instance (or a root network): its steps, and its figures on demand."""
 
-    def __init__(self, steps: list, in_shape: Shape, out: str, inner: dict[str, tuple[str, Shape]],
+    def __init__(self, steps: list, in_shape: Shape, out: str, inner: Any,
                  bound: dict, size: int):
-        self.steps, self.in_shape, self.out, self.inner = steps, in_shape, out, inner
+        self.steps, self.in_shape, self.out, self._inner = steps, in_shape, out, inner
         self.bound, self.size = bound, size
         self.params = self.macs = self.fig3g = 0
         self.ops: dict[str, _Op] = {}
@@ -136,6 +136,15 @@ class Summary:
             found = self.owner(name)
             if found is not None:
                 self.reads[found[0].prefix].add(found[1])
+
+    @property
+    def inner(self) -> dict[str, tuple[str, Shape]]:
+        """The block's named values: name -> (tensor name relative to the block, shape).
+        Made on first use (a callable until then): a summary replayed only where it was
+        recorded never needs them relative (see :meth:`_Summarizer.replay`)."""
+        if callable(self._inner):
+            self._inner = self._inner()
+        return self._inner
 
     def _route(self, names: Iterable[str]) -> dict[str, set[str]]:
         """``names`` of this level's sub-blocks' tensors, by sub-block prefix."""
@@ -235,28 +244,32 @@ class Summary:
         return peak, live
 
     # -- receptive field ------------------------------------------------------------------------
-    def fields(self, start: Fields, wanted: frozenset[str]) -> dict[str, Fields]:
+    def fields(self, start: tuple[Lazy, Lazy], wanted: frozenset[str]) -> dict[str, tuple[Lazy, Lazy]]:
         """The receptive fields of the ``wanted`` tensors of this block when its input has the
         fields ``start``; :func:`~espdsl.analysis.walk._propagate`, a sub-block being one step.
+        Fields are :data:`Lazy`: a field and a move still to be applied (:func:`_real`).
 
         Starts and ends of fields move apart, and by the same amount at every position: every
         op takes the smallest start and the largest end of the input pixels it reads
         (:meth:`Field.through`, :func:`merge`, broadcasts). So the fields are computed once
-        per input field moved to start and end at 0 (:func:`_normal`) and moved back."""
-        (h, dh), (w, dw) = _normal(start[0]), _normal(start[1])
+        per input field moved to start and end at 0 (:func:`_normal`), and the move is carried
+        along, not applied: only a merge of several inputs needs real fields."""
+        (h, dh), (w, dw) = _normed(start[0]), _normed(start[1])
         key = (h, w, wanted)
-        if key not in self._fields:
-            self._fields[key] = self._fields_at((h, w), wanted)
-        base = self._fields[key]
+        base = self._fields.get(key)
+        if base is None:
+            base = self._fields[key] = self._fields_at((h, w), wanted)
         if dh is None and dw is None:
             return base
-        return {n: (_shift(fh, dh), _shift(fw, dw)) for n, (fh, fw) in base.items()}
+        return {n: (_moved(fh, dh), _moved(fw, dw)) for n, (fh, fw) in base.items()}
 
-    def _fields_at(self, start: Fields, wanted: frozenset[str]) -> dict[str, Fields]:
+    def _fields_at(self, start: Fields, wanted: frozenset[str]) -> dict[str, tuple[Lazy, Lazy]]:
         key = (start, wanted)
         if key in self._fields:
             return self._fields[key]
-        fields: dict[str, Fields] = {IN: start}
+        h0, w0 = start
+        first = (h0, None)
+        fields: dict[str, tuple[Lazy, Lazy]] = {IN: (first, first if w0 is h0 else (w0, None))}
         routed = self._route(wanted)
         for step in self.steps:
             if isinstance(step, _Sub):
@@ -267,8 +280,16 @@ class Summary:
                     fields.update({head + k: v for k, v in inner.items()})
                 continue
             work = step.work
-            ins = [fields[i] for i in step.inputs]
             out_hw = spatial(step.shape)
+            if len(step.inputs) == 1:       # no merge: the move is carried through
+                ph, pw = fields[step.inputs[0]]
+                same = ph is pw and (work is None or work.window_w is None)
+                h = ph if work is None else _through(ph, work.window)
+                w = h if same else pw if work is None else _through(pw, work.windows[1])
+                fields[step.name] = (h, w)
+                continue
+            real: dict[int, Field] = {}
+            ins = [tuple(_real(p, real) for p in fields[i]) for i in step.inputs]
             if len(ins) > 1:
                 sizes = [spatial(self.shape(i)) for i in step.inputs]
                 ins = [tuple(broadcast(f[axis]) if hw[axis] == 1 < out_hw[axis] else f[axis]
@@ -276,19 +297,67 @@ class Summary:
             if not ins:
                 ins = [_ORIGINS]
             same = all(f[0] is f[1] for f in ins) and (work is None or work.window_w is None)
-            h = merge((f[0] for f in ins), out_hw[0])
+            h = (merge((f[0] for f in ins), out_hw[0]), None)
             if work is not None:
                 h = _through(h, work.window)
             if same:
                 w = h
             else:
-                w = merge((f[1] for f in ins), out_hw[1])
+                w = (merge((f[1] for f in ins), out_hw[1]), None)
                 if work is not None:
                     w = _through(w, work.windows[1])
+                if w[0] is h[0] and w[1] is None and h[1] is None:
+                    w = h        # one object, as the fields themselves would be
             fields[step.name] = (h, w)
         out = {n: fields[n] for n in wanted}
         self._fields[key] = out
         return out
+
+
+Lazy = tuple   # (Field, move or None): the field moved by the move (see :func:`_shift`)
+
+
+def _normed(p: Lazy) -> tuple[Field, tuple | None]:
+    """A lazy field as a normalised field and the whole move to apply to it."""
+    f, move = p
+    g, more = _normal(f)
+    return g, _add(more, move)
+
+
+def _add(m: tuple | None, n: tuple | None) -> tuple | None:
+    if m is None:
+        return n
+    if n is None:
+        return m
+    return _whole(m[0] + n[0]), _whole(m[1] + n[1])
+
+
+def _moved(p: Lazy, move: tuple | None) -> Lazy:
+    return p if move is None else (p[0], _add(p[1], move))
+
+
+def _real(p: Lazy, seen: dict[int, Field]) -> Field:
+    """The field a lazy field stands for (one object per lazy object, as ``is`` is read)."""
+    f = seen.get(id(p))
+    if f is None:
+        f = seen[id(p)] = _shift(p[0], p[1])
+    return f
+
+
+_THROUGH: dict[tuple, Field] = {}
+
+
+def _through(p: Lazy, window: Any) -> Lazy:
+    """``f.through(window)`` of a lazy field ``f``, memoised on the normalised field (see
+    :meth:`Summary.fields`), the move kept apart."""
+    g, move = _normed(p)
+    key = (g, window)
+    out = _THROUGH.get(key)
+    if out is None:
+        if len(_THROUGH) > 100_000:
+            _THROUGH.clear()
+        out = _THROUGH[key] = g.through(window)
+    return out, move
 
 
 def _normal(f: Field) -> tuple[Field, tuple | None]:
@@ -316,21 +385,6 @@ def _shift(f: Field, move: tuple | None) -> Field:
 def _whole(x: Any) -> Any:
     """A whole Fraction as an int (equal, same hash; int arithmetic is much faster)."""
     return int(x) if type(x) is Fraction and x.denominator == 1 else x
-
-
-_THROUGH: dict[tuple, Field] = {}
-
-
-def _through(f: Field, window: Any) -> Field:
-    """``f.through(window)``, memoised on the normalised field (see :meth:`Summary.fields`)."""
-    g, move = _normal(f)
-    key = (g, window)
-    out = _THROUGH.get(key)
-    if out is None:
-        if len(_THROUGH) > 100_000:
-            _THROUGH.clear()
-        out = _THROUGH[key] = g.through(window)
-    return _shift(out, move)
 
 
 _MISSING = object()
@@ -383,8 +437,8 @@ class _Summarizer(Resolver):
     cache_name = "_summaries"
 
     def __init__(self, registry: Any, registry_state: tuple | None = None,
-                 blocks: tuple[str, ...] = ()):
-        super().__init__(registry, registry_state, blocks)
+                 blocks: tuple[str, ...] = (), inherited: dict[str, Any] | None = None):
+        super().__init__(registry, registry_state, blocks, inherited)
         self.steps: list = []
         self.made: set[str] = set()
         self.in_shapes: dict[str, list[Shape]] = {}   # op -> its inputs' shapes
@@ -418,8 +472,12 @@ class _Summarizer(Resolver):
         if entry.op is None and len(inputs) != 1:
             return super().unit(spec, entry, env, path, inputs, prefix)
         memo = spec.__dict__.setdefault("_summary_units", {})
+        # scoped defaults from above reach an op's attributes and a block's arguments without
+        # passing through the env, so they are part of the key
+        inherited = tuple(sorted((k, _hashable(v)) for k, v in self.inherited.items())) \
+            if self.inherited else ()
         base = (id(entry), tuple(v.shape for v in inputs), self.registry_state, self.blocks,
-                self.limits)
+                self.limits, inherited)
         seen = memo.get(base)
         try:
             for names, table in seen or ():
@@ -491,7 +549,8 @@ class _Summarizer(Resolver):
                 if work.conv_output:
                     own_fig3g += numel(step.shape) * BYTES_PER_VALUE
         summary = Summary(steps, in_shape, rel(out.node),
-                          {k: (rel(v.node), v.shape) for k, v in inner.items() if k != "input"},
+                          lambda: {k: (rel(v.node), v.shape) for k, v in inner.items()
+                                   if k != "input"},
                           bound, self.count + len(self.scopes))
         summary.params += own_params
         summary.macs += own_macs
@@ -499,9 +558,14 @@ class _Summarizer(Resolver):
         return summary
 
     def record(self, spec: Spec, args: dict, path: str, inp: Value, call_loc: Any) -> Summary:
-        scratch = _Summarizer(self.registry, self.registry_state, self.blocks + (spec.name,))
+        scratch = _Summarizer(self.registry, self.registry_state, self.blocks + (spec.name,),
+                              self.inherited)
         out, inner, bound = scratch.instantiate(spec, args, path + ".", inp, call_loc)
-        return scratch.summarize(path + ".", inp.node, inp.shape, out, inner, bound)
+        summary = scratch.summarize(path + ".", inp.node, inp.shape, out, inner, bound)
+        # where it was recorded, its values are the scratch's own: replay needs no re-basing
+        # (the encoder of a design space is recorded per variant, with ~200 named values)
+        summary.placed[(path, inp.node)] = out, {k: v for k, v in inner.items() if k != "input"}
+        return summary
 
     def replay(self, summary: Summary, path: str, inp: Value) -> tuple[Value, dict[str, Value], dict]:
         self.replayed = summary
@@ -533,8 +597,9 @@ class _Summarizer(Resolver):
         root = self.summarize("", "input", self.input_shape, out, {}, env)
         xb = numel(root.in_shape) * BYTES_PER_VALUE
         peak, _ = root.peak(xb, True, frozenset({root.out}))
+        origin = (ORIGIN, None)
         h, w = (_ORIGINS if root.out == IN else
-                root.fields(_ORIGINS, frozenset({root.out}))[root.out])
+                (_shift(*p) for p in root.fields((origin, origin), frozenset({root.out}))[root.out]))
         return Totals(spec.name, root.params, root.macs * batch, peak * batch,
                       root.fig3g * batch, _both(h.size, w.size), _both(h.step, w.step),
                       (batch, *out.shape))

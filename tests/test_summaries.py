@@ -63,3 +63,22 @@ def test_mobilenet_v2_stages_defaults_are_mobilenet_v2():
     3,504,872 parameters and 300,774,272 MACs at 224x224 (the zoo spec's doc)."""
     t = espdsl.totals(str(espdsl.space.spec.spaces_dir() / "bases" / "mobilenet_v2_stages.yaml"))
     assert (t.params, t.macs) == (3_504_872, 300_774_272)
+
+
+def test_scoped_defaults_reach_ops_two_blocks_down(tmp_path):
+    """A model's ``defaults: {kernel: k}`` sets the kernel of a conv inside a block inside a
+    block: the summaries (recorded apart, memoised per unit) must see it, per value of k."""
+    (tmp_path / "inner.yaml").write_text(
+        "block: inner\nparams:\n  M: {type: int}\n  N: {type: int}\n"
+        "nodes:\n  - {name: conv, op: conv, out: N}\n")
+    (tmp_path / "outer.yaml").write_text(
+        "block: outer\nparams:\n  M: {type: int}\nnodes:\n  - {name: a, block: inner, N: 8}\n")
+    net = tmp_path / "net.yaml"
+    net.write_text("model: net\ninput: {channels: 3, size: [32, 32]}\n"
+                   "params:\n  k: {type: int, default: 5}\ndefaults: {kernel: k}\n"
+                   "nodes:\n  - {name: o, block: outer}\n")
+    for k in (3, 5, 7, 3):
+        t = espdsl.totals(str(net), blocks=[tmp_path], k=k)
+        a = espdsl.analyze(str(net), blocks=[tmp_path], k=k).totals
+        same(t, a)
+        assert t.rf == k
