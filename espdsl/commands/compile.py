@@ -11,8 +11,8 @@ import click
 
 from ..errors import UsageError
 from ..export import EXPORT_HINT, EXPORTS, TRACED
-from .options import (blocks_option, input_option, param_option, parse_params, parse_size,
-                      spec_argument)
+from .options import (AsciiIntRange, blocks_option, input_option, param_option, parse_params,
+                      parse_size, spec_argument)
 
 
 @click.command("compile")
@@ -29,7 +29,7 @@ from .options import (blocks_option, input_option, param_option, parse_params, p
               type=click.Choice(["fp32", "bf16", "fp16"]),
               help="With --optimize: the precision of the build (espdsl.passes.precision); a .pt "
                    "export keeps it.")
-@click.option("--opset", type=click.IntRange(7, 30), default=None,
+@click.option("--opset", type=AsciiIntRange(7, 30), default=None,
               help="ONNX opset of a .onnx export (default: the exporter's).")
 @click.option("--static-shape", is_flag=True,
               help="ONNX: fix batch, height and width to --input (default: dynamic axes).")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from .options import AsciiIntRange
+
 FORMATS = ["table", "markdown", "csv", "json"]
 
 
@@ -11,12 +13,12 @@ FORMATS = ["table", "markdown", "csv", "json"]
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False),
               help="Folder for the rows, the front (tables and pinned specs) and the plots "
                    "(all or nothing).")
-@click.option("--limit", type=int, default=None,
+@click.option("--limit", type=AsciiIntRange(1, None), default=None,
               help="Enumerate the space when it has at most this many points, else search "
                    "(default: the space's search.limit).")
-@click.option("--trials", type=int, default=None, help="Evaluations of a search (default: the "
+@click.option("--trials", type=AsciiIntRange(1, None), default=None, help="Evaluations of a search (default: the "
               "space's search.trials).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the search.")
+@click.option("--seed", type=AsciiIntRange(0, None), default=0, show_default=True, help="Seed of the search.")
 @click.option("--sampler", type=click.Choice(["nsga2", "random"]), default="nsga2",
               show_default=True, help="Optuna's NSGA-II, or random sampling (a baseline).")
 @click.option("--storage", type=click.Path(dir_okay=False), default=None,
@@ -28,9 +30,9 @@ FORMATS = ["table", "markdown", "csv", "json"]
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
               show_default=True, help="Where latency is measured: here, or one Ray task per "
               "network (ray.init(): a running cluster, else a local instance).")
-@click.option("--top", type=int, default=None, help="Measure at most this many front networks.")
-@click.option("--runs", type=int, default=None, help="Timed runs per network (the paper: 200).")
-@click.option("--warmup", type=int, default=None, help="Untimed runs first (default 10).")
+@click.option("--top", type=AsciiIntRange(1, None), default=None, help="Measure at most this many front networks.")
+@click.option("--runs", type=AsciiIntRange(1, None), default=None, help="Timed runs per network (the paper: 200).")
+@click.option("--warmup", type=AsciiIntRange(0, None), default=None, help="Untimed runs first (default 10).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="How to print the front.")
 def command(space: str | None, out_dir: str | None, limit: int | None, trials: int | None,

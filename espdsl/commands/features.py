@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from .options import blocks_option, param_option, parse_params, spec_argument
+from .options import AsciiIntRange, blocks_option, param_option, parse_params, spec_argument
 
 
 @click.command("features", short_help="Write one node's feature maps for an image (Fig. 2b).")
@@ -16,7 +16,7 @@ from .options import blocks_option, param_option, parse_params, spec_argument
 @click.option("--weights", required=True, type=click.Path(dir_okay=False),
               help="Checkpoint to load (strictly, as predict does).")
 @click.option("--node", required=True, help="Spec node or IR node, e.g. level2.0.")
-@click.option("--zoom", default=1, show_default=True, type=click.IntRange(1, 8),
+@click.option("--zoom", default=1, show_default=True, type=AsciiIntRange(1, 8),
               help="Repeat each activation as ZOOM x ZOOM pixels in the pictures.")
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for <stem>_<node>_channels.png and <stem>_<node>_mean_abs.png.")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import click
 
 from ..errors import UsageError
-from .options import (blocks_option, input_option, param_option, parse_params, parse_size,
-                      spec_argument)
+from .options import (blocks_option, input_option, is_ascii_int, param_option, parse_params,
+                      parse_size, spec_argument)
 
 
 def parse_at(text: str | None) -> tuple[int, int] | None:
@@ -13,7 +13,7 @@ def parse_at(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
     parts = text.replace(" ", "").split(",")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+    if len(parts) != 2 or not all(is_ascii_int(p) for p in parts):
         raise UsageError(f"bad pixel '--at {text}'", None, "write --at y,x, e.g. --at 28,28")
     return int(parts[0]), int(parts[1])
 
@@ -23,7 +23,7 @@ def parse_channel_option(text: str) -> object:
     if text in ("all", "groups"):
         return None if text == "all" else "groups"
     start, sep, stop = text.partition(":")
-    if not sep or not start.isdigit() or not stop.isdigit():
+    if not sep or not is_ascii_int(start) or not is_ascii_int(stop):
         raise UsageError(f"bad --channels '{text}'", None, "write all, groups or START:STOP")
     return (int(start), int(stop))
 

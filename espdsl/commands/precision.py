@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import UsageError
-from .options import blocks_option, param_option, parse_params, spec_argument
+from .options import AsciiIntRange, blocks_option, param_option, parse_params, spec_argument
 
 
 @click.command("precision", short_help="Pixel agreement and mIoU of reduced-precision builds with fp32, time, size.")
@@ -19,9 +19,9 @@ from .options import blocks_option, param_option, parse_params, spec_argument
               type=click.Choice(["bf16", "fp16"]), help="Builds to compare with fp32 (repeatable).")
 @click.option("--int8", "int8", type=click.Path(dir_okay=False),
               help="Also an int8 network from 'espdsl quantize'.")
-@click.option("--runs", default=5, show_default=True, type=click.IntRange(1, None),
+@click.option("--runs", default=5, show_default=True, type=AsciiIntRange(1, None),
               help="Timed rounds (the builds interleaved).")
-@click.option("--threads", type=click.IntRange(1, None), default=None,
+@click.option("--threads", type=AsciiIntRange(1, None), default=None,
               help="CPU threads for torch (default: torch's own setting).")
 def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks: tuple[str, ...],
             weights: str | None, dtypes: tuple[str, ...], int8: str | None, runs: int,

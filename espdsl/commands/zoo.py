@@ -21,7 +21,7 @@ EMITS = ("yaml", "py", "onnx")
               help="What to write per row into the -o folder.")
 @click.option("--plot-format", "plot_format", default="png", show_default=True,
               metavar="png,svg,pdf", help="Formats of the plots written into the -o folder.")
-@click.option("--dpi", type=click.IntRange(30, 1200), default=150, show_default=True,
+@click.option("--dpi", type=AsciiIntRange(30, 1200), default=150, show_default=True,
               help="Resolution of the plots (PNG pixels per inch; the figure is 7.5 x 4.6 in).")
 @click.option("--bench", is_flag=True,
               help="Add each row's measured latency and a latency plot (uses espdsl bench).")
