@@ -22,7 +22,9 @@ espdsl.errors.WeightsError: net.pt: error: stored spec name '../x' is not a name
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+import contextlib
+import contextvars
+from typing import Any, Callable, Iterator, Mapping
 
 from . import limits
 from .errors import Loc, WeightsError, did_you_mean, quote, show
@@ -33,6 +35,28 @@ VERSION = 1
 ALTERED = "this checkpoint was not written by espdsl, or was altered"
 MAX_SPECS = 1_000      # stored specs: ESPNet holds 6; more is not a checkpoint espdsl wrote
 MAX_PARAMS = 1_000     # stored parameters
+
+
+# what counts as a tensor: torch.Tensor (None), or espdsl.checkpoint_peek's stand-in in a peek
+_TENSOR: contextvars.ContextVar[type | None] = contextvars.ContextVar("tensor", default=None)
+
+
+@contextlib.contextmanager
+def tensors_are(kind: type) -> Iterator[None]:
+    """Within the block, :func:`check` takes ``kind`` for tensors (a peek without torch)."""
+    token = _TENSOR.set(kind)
+    try:
+        yield
+    finally:
+        _TENSOR.reset(token)
+
+
+def _is_tensor(value: Any) -> bool:
+    kind = _TENSOR.get()
+    if kind is None:
+        import torch
+        kind = torch.Tensor
+    return isinstance(value, kind)
 
 
 def _fail(message: str, where: Loc, hint: str = ALTERED) -> None:
@@ -124,13 +148,12 @@ def _check_input_size(value: Any, where: Loc) -> None:
 
 
 def _check_state_dict(value: Any, where: Loc) -> None:
-    import torch
     if not isinstance(value, Mapping):
         _fail(f"'state_dict' is a {_type_name(value)}, not a mapping of names to tensors", where)
     for key, tensor in value.items():
         if not isinstance(key, str):
             _fail(f"'state_dict' key {show(key)} is a {_type_name(key)}, not text", where)
-        if not isinstance(tensor, torch.Tensor):
+        if not _is_tensor(tensor):
             _fail(f"'state_dict' entry {quote(key)} is a {_type_name(tensor)}, not a tensor", where)
 
 
@@ -151,7 +174,6 @@ QUANTIZED_KEYS = {"scheme": str, "float": list, "observers": Mapping, "torch": s
 def _check_quantized(value: Any, where: Loc) -> None:
     """The int8 recipe of ``espdsl quantize``: its scheme, the modules kept in floating point
     (stored names) and the calibrated observers' statistics (tensors); nothing else."""
-    import torch
     if not isinstance(value, Mapping):
         _fail(f"'quantized' is a {_type_name(value)}, not a mapping", where)
     for key, item in value.items():
@@ -168,7 +190,7 @@ def _check_quantized(value: Any, where: Loc) -> None:
                                                        for n in value["float"]):
         _fail("'quantized' float is not a list of module names", where)
     for key, tensor in value["observers"].items():
-        if not isinstance(key, str) or not isinstance(tensor, torch.Tensor):
+        if not isinstance(key, str) or not _is_tensor(tensor):
             _fail(f"'quantized' observers entry {show(key)} is not a named tensor", where)
 
 

@@ -254,3 +254,69 @@ def test_an_unknown_parameter_for_a_checkpoint_is_refused(good):
     with pytest.raises(EspdslError, match=r"unknown parameter 'n' for model 'tiny' stored in the "
                                           r"checkpoint; hint: valid choices: N"):
         espdsl.create_model(str(good[0]), n=8)
+
+
+# -- the peek: a malformed checkpoint refused before torch is imported ---------------------------
+
+@pytest.mark.parametrize("case", MALFORMED, ids=[c[0] for c in MALFORMED])
+def test_the_peek_refuses_only_what_the_full_load_refuses(good, sandbox, case):
+    """espdsl.checkpoint_peek reads the pickle without torch: where it refuses, its line is the
+    full load's line; where it cannot tell, the full load decides."""
+    from espdsl.checkpoint_peek import peek
+    _, change, _ = case
+    path = altered(good, Path.cwd(), change)
+    with pytest.raises(EspdslError) as full:
+        espdsl.create_model(str(path))
+    try:
+        peek(path)
+    except EspdslError as exc:
+        assert str(exc) == str(full.value)
+
+
+def test_the_peek_passes_a_good_checkpoint(good):
+    from espdsl.checkpoint_peek import peek
+    assert peek(good[0]) is None
+
+
+def test_a_hostile_checkpoint_is_refused_before_torch_is_imported(good, tmp_path):
+    """The cold-process cost of a refusal is Python and espdsl's CLI, not torch's import."""
+    import subprocess
+    import sys
+    import numpy as np
+    from PIL import Image
+    altered(good, tmp_path, lambda r: r["specs"].update({"../../x": "block: x"}))
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "a.png")
+    code = ("import sys\nfrom espdsl.cli import main\ntry:\n"
+            "    main(['predict', 'net.pt', 'a.png', '-o', 'out'], standalone_mode=False)\n"
+            "except SystemExit as exc:\n    print('exit', exc.code)\n"
+            "print('torch imported:', 'torch' in sys.modules)\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120,
+                         env={**__import__("os").environ,
+                              "PYTHONPATH": str(Path(espdsl.__file__).parent.parent)})
+    assert "stored spec name '../../x' is not a name" in run.stdout + run.stderr, run
+    assert "exit 2" in run.stdout and "torch imported: False" in run.stdout, run
+    assert not (tmp_path / "out").exists()
+
+
+class _Evil:
+    def __init__(self, target: Path):
+        self.target = target
+
+    def __reduce__(self):
+        import os
+        return os.system, (f"touch {self.target}",)
+
+
+def test_the_peek_runs_nothing_a_pickle_names(good, sandbox):
+    """A global the peek does not know stops it (no call is made); torch's weights_only loader
+    then refuses the file with one line."""
+    from espdsl.checkpoint_peek import peek
+    target = Path.cwd() / "pwned"
+    path = altered(good, Path.cwd(), lambda r: r.update(extra=_Evil(target)))
+    assert peek(path) is None
+    assert not target.exists()
+    with pytest.raises(WeightsError, match=r"net.pt: error: ") as refused:
+        espdsl.create_model(str(path))
+    assert "\n" not in str(refused.value)
+    assert not target.exists()

@@ -36,6 +36,10 @@ def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks:
     \b
     espdsl predict zoo/espnet.yaml -p alpha3=8 --weights espnet_p_2_q_8.pth city.png -o out/
     """
+    is_checkpoint = spec.endswith((".pt", ".pth"))
+    if is_checkpoint:
+        from ..checkpoint_peek import peek
+        peek(spec)                    # a malformed checkpoint refused before torch is imported
     from ..api import create_model
     from ..passes.precision import fallback
     from ..predict import check_image, config_for, predict_files, resolve_device
@@ -43,7 +47,6 @@ def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks:
     resolve_device(device)            # fail on a missing GPU or a bad image before loading anything
     for image in images:
         check_image(image)
-    is_checkpoint = spec.endswith((".pt", ".pth"))
     if weights is None and not is_checkpoint:
         raise UsageError("predict needs --weights (an untrained network predicts noise)", None,
                          "add --weights CHECKPOINT, or give an espdsl .pt checkpoint as SPEC")
