@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from ..study.plot import LABELS
+from ..study.plot import LABELS, _format_axis
 from .run import ExploreResult, objective_value
 
 
@@ -63,6 +63,10 @@ def draw_pair(result: ExploreResult, x: str, y: str, path: str | Path, labels: i
                                      xytext=(6, -10), textcoords="offset points"))
         ax.set_xlabel(_label(x, senses))
         ax.set_ylabel(_label(y, senses))
+        # the zoo's conventions: SI units on counts (2.5 G, not 1e9), separators elsewhere
+        _format_axis(ax.xaxis, "latency_ms" if x == "latency" else x)
+        _format_axis(ax.yaxis, "latency_ms" if y == "latency" else y)
+
         ax.set_title(f"{result.space.name}: {y} against {x} ({len(rows):,} feasible networks)", fontsize=9)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="best")
