@@ -379,7 +379,7 @@ def build(ir: IR, *, device: Any = None) -> fx.GraphModule | PlannedModule:
     root.add_module(OUTPUTS, OutputPool(ir.output_shape, layout_of(ir, ir.output)))
     planned = _graph_module(root, emit(ir, plan), class_name(ir.name) + "Planned")
     model = _graph_module(root, emit(ir), class_name(ir.name), cls=PlannedModule)
-    return model.attach(planned, ir)
+    return model.attach(planned, ir, rebuild_planned)
 
 
 def _graph_module(root: nn.Module, graph: fx.Graph, name: str,
@@ -401,3 +401,13 @@ def _install(root: nn.Module, path: str, module: nn.Module) -> None:
             root.add_module(part, nn.Module())
         root = root._modules[part]
     root.add_module(leaf, module)
+
+
+def rebuild_planned(ir: IR, state: dict[str, torch.Tensor]) -> PlannedModule:
+    """An optimized model built again from its IR with ``state`` loaded: how a
+    :class:`~espdsl.runtime.PlannedModule` is copied, pickled and unpickled."""
+    some = next(iter(state.values()), None)
+    with torch.no_grad():
+        model = build(ir, device=some.device if some is not None else None)
+        model.load_state_dict(state, strict=True)
+    return model.requires_grad_(False).eval()

@@ -269,7 +269,7 @@ def check_forward(ir: "IR", *, keep_all: bool = False) -> None:
     if keep_all:
         total, what = sum(size for size, _ in sizes), "tracing"
     else:
-        from .analysis.walk import peak_bytes
+        from .liveness import peak_bytes
         total, what = peak_bytes(ir), "running"
     if total > current().activation_memory:
         shape = "x".join(map(str, ir.input_shape))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -373,8 +373,13 @@ class PlannedModule(fx.GraphModule):
     Inference only: ``train()`` raises. Make one with :func:`espdsl.build.build`.
     """
 
-    def attach(self, planned: fx.GraphModule, ir: Any) -> "PlannedModule":
+    def attach(self, planned: fx.GraphModule, ir: Any,
+               rebuild: Callable[[Any, dict[str, torch.Tensor]], "PlannedModule"]) -> "PlannedModule":
+        """Hold ``planned`` beside the plain graph; ``rebuild(ir, state)`` makes a copy (a
+        module-level function of the builder, so that a pickle names it and this layer never
+        imports the builder)."""
         object.__setattr__(self, "_planned", planned)   # shares our modules: not a child
+        object.__setattr__(self, "_rebuild", rebuild)
         self.espdsl_ir = ir
         self._shape = tuple(ir.input_shape)
         # a reduced-precision graph takes fp32 and converts it; otherwise the workspace's dtype
@@ -414,17 +419,8 @@ class PlannedModule(fx.GraphModule):
 
     # a copy (deepcopy, pickle, torch.save) is the same IR built again with a copy of the state
     def __reduce__(self) -> tuple:
-        return (_rebuild_planned, (self.espdsl_ir, self.state_dict()))
+        return (self._rebuild, (self.espdsl_ir, self.state_dict()))
 
     def __deepcopy__(self, memo: dict) -> "PlannedModule":
         import copy
-        return _rebuild_planned(self.espdsl_ir, copy.deepcopy(self.state_dict(), memo))
-
-
-def _rebuild_planned(ir: Any, state: dict[str, torch.Tensor]) -> PlannedModule:
-    from .build import build
-    some = next(iter(state.values()), None)
-    with torch.no_grad():
-        model = build(ir, device=some.device if some is not None else None)
-        model.load_state_dict(state, strict=True)
-    return model.requires_grad_(False).eval()
+        return self._rebuild(self.espdsl_ir, copy.deepcopy(self.state_dict(), memo))

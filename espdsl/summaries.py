@@ -616,7 +616,7 @@ def totals(spec: Any, input_size: Sequence[int] | None = None, *,
     >>> (t.params, t.macs, t.peak_bytes, t.rf) == (a.params, a.macs, a.memory.peak, a.rf)
     True
     """
-    from .api import _registry, open_spec
+    from .loading import _registry, open_spec
     reg = _registry(blocks)
     return totals_of(open_spec(spec, reg), params, registry=reg, input_size=input_size)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..api import _registry
+from ..loading import _registry
 from ..errors import UsageError
 from ..resolve import resolve
 from .explain import explain

@@ -552,6 +552,6 @@ def footprint(spec_or_ir: Any, node: str | None = None, at: Sequence[int] | None
     if isinstance(spec_or_ir, IR):
         ir = spec_or_ir
     else:
-        from ..api import load
+        from ..loading import load
         ir = load(spec_or_ir, input_size=input_size, blocks=blocks, **params)
     return footprint_ir(ir, node, at, channels, source=source, exact=exact)

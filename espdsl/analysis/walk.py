@@ -39,8 +39,9 @@ from ..ir import IR, Node, Scope
 from ..ops import OPS, numel, spatial
 from .field import ORIGIN, Field, broadcast, merge
 from .handlers import COUNTED, HANDLERS, Work
+from ..liveness import BYTES_PER_VALUE, peak_bytes  # noqa: F401 (peak_bytes: re-exported)
+from ..liveness import peak as _peak, tensor_bytes as _tensor_bytes
 
-BYTES_PER_VALUE = 4
 MB = 2 ** 20
 
 
@@ -286,62 +287,6 @@ def _propagate(ir: IR, members: Sequence[Node], works: dict[str, Work | None]) -
     return fields
 
 
-def _peak(ir: IR, members: Sequence[Node], output: str, nbytes: dict[str, int],
-          base: dict[str, str]) -> int:
-    """Peak live bytes when ``members`` run alone in order (see the module doc). A view
-    (``base``: view -> the value it views) allocates nothing and keeps its base alive."""
-    inside = {n.name for n in members}
-    external = {base.get(i, i) for n in members for i in n.inputs if i not in inside}
-    last: dict[str, int] = {}
-    for index, node in enumerate(members):
-        for src in node.inputs:
-            last[src] = index
-            if src in base:
-                last[base[src]] = index
-    succ = ir.graph.succ
-    escapes = {n for n in inside if n == output or any(s not in inside for s in succ[n])}
-    escapes |= {base[n] for n in escapes if n in base}
-    live = sum(nbytes[i] for i in external)
-    peak = live
-    for index, node in enumerate(members):
-        live += nbytes[node.name]
-        peak = max(peak, live)
-        for src in set(node.inputs) | {base[i] for i in node.inputs if i in base}:
-            if src in inside and last[src] == index and src not in escapes:
-                live -= nbytes[src]
-        if node.name not in last and node.name not in escapes:  # never used: dies at once
-            live -= nbytes[node.name]
-    return peak
-
-
-def peak_bytes(ir: IR) -> int:
-    """Peak bytes of live tensors when the whole network runs forward once (inference, the
-    input held by the caller): ``analyze(ir).totals.memory.peak`` without the rest of the
-    analysis.
-
-    >>> import espdsl
-    >>> ir = espdsl.load("espnet")
-    >>> peak_bytes(ir) == espdsl.analyze(ir).totals.memory.peak
-    True
-    """
-    order = ir.nodes()
-    nbytes, base = _tensor_bytes(order, ir.batch)
-    return _peak(ir, [n for n in order if n.op != "input"], ir.output, nbytes, base)
-
-
-def _tensor_bytes(order: Sequence[Node], batch: int) -> tuple[dict[str, int], dict[str, str]]:
-    """Bytes of each node's output, and the tensor each view shares (a view allocates none)."""
-    nbytes: dict[str, int] = {}
-    base: dict[str, str] = {}
-    for node in order:
-        if OPS[node.op].view and node.inputs:     # a view: no new memory, keeps its base
-            base[node.name] = base.get(node.inputs[0], node.inputs[0])
-            nbytes[node.name] = 0
-        else:
-            nbytes[node.name] = batch * numel(node.shape) * BYTES_PER_VALUE
-    return nbytes, base
-
-
 def analyze_ir(ir: IR) -> Analysis:
     """Analyse a resolved IR (no torch needed)."""
     batch = ir.batch
@@ -407,5 +352,5 @@ def analyze(spec: Any, input_size: Sequence[int] | None = None, *,
             raise UsageError("an IR is already resolved: input_size and parameters do not apply",
                              None, "pass the spec name or path instead")
         return analyze_ir(spec)
-    from ..api import load
+    from ..loading import load
     return analyze_ir(load(spec, input_size=input_size, blocks=blocks, **params))

@@ -129,7 +129,7 @@ def optimize(spec: Any, passes: Sequence[str] = DEFAULT, *, input_size: Sequence
     (['input', 'conv', 'prelu'], 'channels_last')
     """
     if not isinstance(spec, IR):
-        from ..api import load
+        from ..loading import load
         spec = load(spec, input_size=input_size, blocks=blocks, **params)
     elif params or input_size is not None:
         raise UsageError("an IR is already resolved: input_size and parameters do not apply",

@@ -36,7 +36,7 @@ INSTALL_HINT = ("install Graphviz: apt-get install graphviz (Debian/Ubuntu), bre
 
 
 def _load(spec_or_ir: Any, blocks: Iterable[str | Path], params: dict[str, Any]) -> tuple[IR, list[str]]:
-    from ..api import _registry, load
+    from ..loading import _registry, load
     models = _registry(blocks).names("model")
     if isinstance(spec_or_ir, IR):
         if params:
