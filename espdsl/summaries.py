@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import limits
-from .analysis.field import ORIGIN, Field, broadcast, merge
+from .analysis.field import ORIGIN, Field, broadcast, merge, whole
 from .analysis.handlers import HANDLERS, Work
 from .analysis.walk import BYTES_PER_VALUE, MB, _both
 from .errors import Loc, ResolveError, UsageError
@@ -329,7 +329,7 @@ def _add(m: tuple | None, n: tuple | None) -> tuple | None:
         return n
     if n is None:
         return m
-    return _whole(m[0] + n[0]), _whole(m[1] + n[1])
+    return whole(m[0] + n[0]), whole(m[1] + n[1])
 
 
 def _moved(p: Lazy, move: tuple | None) -> Lazy:
@@ -368,8 +368,8 @@ def _normal(f: Field) -> tuple[Field, tuple | None]:
         return f, None
     if len(f.a) == 1:
         return Field(f.stride, (0,), (0,), f.step), (a, b)
-    return Field(f.stride, tuple(None if x is None else _whole(x - a) for x in f.a),
-                 tuple(None if x is None else _whole(x - b) for x in f.b), f.step), (a, b)
+    return Field(f.stride, tuple(None if x is None else whole(x - a) for x in f.a),
+                 tuple(None if x is None else whole(x - b) for x in f.b), f.step), (a, b)
 
 
 def _shift(f: Field, move: tuple | None) -> Field:
@@ -377,14 +377,9 @@ def _shift(f: Field, move: tuple | None) -> Field:
         return f
     a, b = move
     if len(f.a) == 1 and f.a[0] is not None:
-        return Field(f.stride, (_whole(f.a[0] + a),), (_whole(f.b[0] + b),), f.step)
-    return Field(f.stride, tuple(None if x is None else _whole(x + a) for x in f.a),
-                 tuple(None if x is None else _whole(x + b) for x in f.b), f.step)
-
-
-def _whole(x: Any) -> Any:
-    """A whole Fraction as an int (equal, same hash; int arithmetic is much faster)."""
-    return int(x) if type(x) is Fraction and x.denominator == 1 else x
+        return Field(f.stride, (whole(f.a[0] + a),), (whole(f.b[0] + b),), f.step)
+    return Field(f.stride, tuple(None if x is None else whole(x + a) for x in f.a),
+                 tuple(None if x is None else whole(x + b) for x in f.b), f.step)
 
 
 _MISSING = object()
