@@ -31,6 +31,7 @@ True
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -44,9 +45,8 @@ from .errors import Loc, ResolveError, UsageError
 from .ir import Node
 from .ops import OPS, Shape, numel, spatial
 from .registry import Registry
-from .ir import Scope
-from .resolve import Resolver, Value, _hashable, _parent, _resolve
-from .spec import Spec
+from .resolve import Resolver, Value, _hashable, _resolve
+from .spec import NodeSpec, Spec
 
 IN = "<in>"                         # a summary's name for its block's input
 Fields = tuple[Field, Field]        # along H, along W
@@ -254,22 +254,26 @@ class Summary:
         (:meth:`Field.through`, :func:`merge`, broadcasts). So the fields are computed once
         per input field moved to start and end at 0 (:func:`_normal`), and the move is carried
         along, not applied: only a merge of several inputs needs real fields."""
-        (h, dh), (w, dw) = _normed(start[0]), _normed(start[1])
-        key = (h, w, wanted)
+        ph, pw = start
+        (h, dh), (w, dw) = ph, pw
+        one = ph is pw        # one object: so it stays inside (see _fields_at)
+        key = (h, w, one, wanted)
         base = self._fields.get(key)
         if base is None:
-            base = self._fields[key] = self._fields_at((h, w), wanted)
+            base = self._fields[key] = self._fields_at(h, w, one, wanted)
         if dh is None and dw is None:
             return base
-        return {n: (_moved(fh, dh), _moved(fw, dw)) for n, (fh, fw) in base.items()}
+        out = {}
+        for n, (fh, fw) in base.items():
+            mh = _moved(fh, dh)
+            out[n] = (mh, mh if one and fw is fh else _moved(fw, dw))
+        return out
 
-    def _fields_at(self, start: Fields, wanted: frozenset[str]) -> dict[str, tuple[Lazy, Lazy]]:
-        key = (start, wanted)
-        if key in self._fields:
-            return self._fields[key]
-        h0, w0 = start
+    def _fields_at(self, h0: Field, w0: Field, one: bool,
+                   wanted: frozenset[str]) -> dict[str, tuple[Lazy, Lazy]]:
         first = (h0, None)
-        fields: dict[str, tuple[Lazy, Lazy]] = {IN: (first, first if w0 is h0 else (w0, None))}
+        # one object where the walk has one (``is`` decides whether W is computed apart)
+        fields: dict[str, tuple[Lazy, Lazy]] = {IN: (first, first if one else (w0, None))}
         routed = self._route(wanted)
         for step in self.steps:
             if isinstance(step, _Sub):
@@ -297,31 +301,25 @@ class Summary:
             if not ins:
                 ins = [_ORIGINS]
             same = all(f[0] is f[1] for f in ins) and (work is None or work.window_w is None)
-            h = (merge((f[0] for f in ins), out_hw[0]), None)
+            mh = merge((f[0] for f in ins), out_hw[0])
+            if same:
+                mw = mh
+            else:
+                mw = merge((f[1] for f in ins), out_hw[1])
+            h = _normal(mh)
             if work is not None:
                 h = _through(h, work.window)
-            if same:
-                w = h
+            if same or mw is mh and (work is None or all(map(_pointwise, work.windows))):
+                w = h        # one object where the walk's fields are one
             else:
-                w = (merge((f[1] for f in ins), out_hw[1]), None)
+                w = _normal(mw)
                 if work is not None:
                     w = _through(w, work.windows[1])
-                if w[0] is h[0] and w[1] is None and h[1] is None:
-                    w = h        # one object, as the fields themselves would be
             fields[step.name] = (h, w)
-        out = {n: fields[n] for n in wanted}
-        self._fields[key] = out
-        return out
+        return {n: fields[n] for n in wanted}
 
 
-Lazy = tuple   # (Field, move or None): the field moved by the move (see :func:`_shift`)
-
-
-def _normed(p: Lazy) -> tuple[Field, tuple | None]:
-    """A lazy field as a normalised field and the whole move to apply to it."""
-    f, move = p
-    g, more = _normal(f)
-    return g, _add(more, move)
+Lazy = tuple   # (normalised Field, move or None): the field moved by the move (see :func:`_shift`)
 
 
 def _add(m: tuple | None, n: tuple | None) -> tuple | None:
@@ -344,20 +342,25 @@ def _real(p: Lazy, seen: dict[int, Field]) -> Field:
     return f
 
 
-_THROUGH: dict[tuple, Field] = {}
+_THROUGH: dict[tuple, Lazy] = {}
 
 
 def _through(p: Lazy, window: Any) -> Lazy:
-    """``f.through(window)`` of a lazy field ``f``, memoised on the normalised field (see
+    """``f.through(window)`` of a lazy field ``f``, memoised on its normalised field (see
     :meth:`Summary.fields`), the move kept apart."""
-    g, move = _normed(p)
+    g, move = p
     key = (g, window)
     out = _THROUGH.get(key)
     if out is None:
         if len(_THROUGH) > 100_000:
             _THROUGH.clear()
-        out = _THROUGH[key] = g.through(window)
-    return out, move
+        out = _THROUGH[key] = _normal(g.through(window))
+    return out[0], _add(out[1], move)
+
+
+def _pointwise(window: Any) -> bool:
+    """Does :meth:`Field.through` give the field itself?"""
+    return window.period == 1 and window.rate == 1 and window.lo[0] == 0 and window.hi[0] == 0
 
 
 def _normal(f: Field) -> tuple[Field, tuple | None]:
@@ -383,6 +386,7 @@ def _shift(f: Field, move: tuple | None) -> Field:
 
 
 _MISSING = object()
+_RELATIVE: dict[tuple, tuple] = {}   # (recorded step, head, input) -> relative step and costs
 _COSTS: dict[tuple, tuple[Work | None, int]] = {}
 
 
@@ -425,6 +429,21 @@ class _Reads(dict):
         return super().get(key, default)
 
 
+@dataclass(frozen=True)
+class _Made:
+    """What one node entry added (see :meth:`_Summarizer.entry`)."""
+
+    looked: tuple[tuple[str, Value], ...]   # the earlier values it took, by name
+    value: Value | None                     # its value (None: its 'when' was false)
+    name: str | None                        # its name among the values
+    steps: list
+    made: list[str]                         # the ops it made
+    in_shapes: list[tuple[str, list[Shape]]]
+    values: list[tuple[str, Value]]         # what it added to the values
+    count: int                              # ops (a sub-block: its size)
+    scopes: int
+
+
 class _Summarizer(Resolver):
     """The resolver, recording block instances as :class:`Summary` objects (see the module doc)
     instead of flat recipes. Binding, evaluation, shapes and errors are the resolver's own."""
@@ -439,10 +458,18 @@ class _Summarizer(Resolver):
         self.in_shapes: dict[str, list[Shape]] = {}   # op -> its inputs' shapes
         self.input_shape: Shape | None = None
         self.count = 0
+        self.extra_scopes = 0     # scopes counted for the size limit but not made (hits)
+        self.tracking: set[str] | None = None   # the names an entry being memoised reads
+        self.looked: list[tuple[str, Value]] = []   # ... and the values it takes
+        self.untracked = False
+
+    @property
+    def scope_count(self) -> int:
+        return len(self.scopes) + self.extra_scopes
 
     @property
     def size(self) -> int:
-        return self.count + len(self.scopes)
+        return self.count + self.scope_count
 
     def add_node(self, name: str, op: str, inputs: list[Value], attrs: dict, shape: Shape,
                  scope: str, loc: Any) -> Value:
@@ -459,31 +486,101 @@ class _Summarizer(Resolver):
         self.steps.append(Node(name, op, [v.node for v in inputs], attrs, shape, scope, loc))
         return Value(name, shape)
 
+    def entry(self, spec: Spec, entry: NodeSpec, env: dict, default_from: Value,
+              values: dict[str, Value], prefix: str) -> Value | None:
+        """One node entry in one binding, memoised per (spec node, prefix, the values of the
+        parameters it reads, the values it takes from earlier nodes): a hit adds the entry's
+        steps, names and values as they were made, without evaluating anything again. This is
+        what makes the levels a design space changes in every network cheap: ESPNet's encoder is
+        a new block instance in each variant, but its nodes, repeats included, recur."""
+        if entry.outputs is not None or self.tracking is not None:
+            return super().entry(spec, entry, env, default_from, values, prefix)
+        memo = spec.__dict__.setdefault("_summary_entries", {})
+        base = (id(entry), prefix, default_from if entry.from_ is None else None,
+                self.registry_state, self.blocks, self.limits, self.inherited_key())
+        try:
+            for names, table in memo.get(base, ()):
+                for made in table.get(tuple(env.get(n, _MISSING) for n in names), ()):
+                    if all(values.get(n, _MISSING) == v for n, v in made.looked) \
+                            and self._again_entry(made, values):
+                        return made.value
+        except TypeError:            # an unhashable value (a list from a 'for'): no memo
+            return super().entry(spec, entry, env, default_from, values, prefix)
+        reads = _Reads(env)
+        self.tracking, self.looked, self.untracked = reads.seen, [], False
+        steps, count, scopes, known = len(self.steps), self.count, self.scope_count, len(values)
+        try:
+            value = super().entry(spec, entry, reads, default_from, values, prefix)
+        finally:
+            self.tracking = None
+        if self.untracked:
+            return value
+        names = tuple(sorted(reads.seen))
+        try:
+            key = tuple(env.get(n, _MISSING) for n in names)
+            hash(key)
+            hash(tuple(self.looked))
+        except TypeError:
+            return value
+        new = self.steps[steps:]
+        made_names = [s.name for s in new if isinstance(s, Node)]
+        tables = memo.setdefault(base, [])
+        table = next((t for n, t in tables if n == names), None)
+        if table is None:
+            table = {}
+            tables.append((names, table))
+        added = list(itertools.islice(values.items(), known, None))  # its name comes last
+        table.setdefault(key, []).append(_Made(
+            tuple(self.looked), value, None if value is None else added[-1][0], new, made_names,
+            [(n, self.in_shapes[n]) for n in made_names], added, self.count - count,
+            self.scope_count - scopes))
+        return value
+
+    def _again_entry(self, made: "_Made", values: dict[str, Value]) -> bool:
+        """Add a memoised entry; False (nothing added) where it would not be added as it was
+        (a name taken, the size limit): then it is resolved again, to fail as it should."""
+        if made.name is not None and made.name in values or not self.made.isdisjoint(made.made) \
+                or self.size + made.count + made.scopes > self.limits.ir_size:
+            return False
+        self.steps += made.steps
+        self.made.update(made.made)
+        self.in_shapes.update(made.in_shapes)
+        self.count += made.count
+        self.extra_scopes += made.scopes
+        values.update(made.values)
+        return True
+
+    def lookup(self, spec: Spec, name: str, values: dict[str, Value], loc: Any) -> Value:
+        value = super().lookup(spec, name, values, loc)
+        if self.tracking is not None:
+            self.looked.append((name, value))
+        return value
+
     def unit(self, spec: Spec, entry: Any, env: dict, path: str, inputs: list[Value],
              prefix: str) -> tuple[Value, dict[str, Value]]:
         """One op or block instance. A block instance is memoised per (spec node, the values of
         the parameters its arguments read, input shape): a hit adds its scope and replays the
         summary without evaluating the arguments again."""
         if entry.op is None and len(inputs) != 1:
-            return super().unit(spec, entry, env, path, inputs, prefix)
+            return self._untracked_unit(spec, entry, env, path, inputs, prefix)
         memo = spec.__dict__.setdefault("_summary_units", {})
-        # scoped defaults from above reach an op's attributes and a block's arguments without
-        # passing through the env, so they are part of the key
-        inherited = tuple(sorted((k, _hashable(v)) for k, v in self.inherited.items())) \
-            if self.inherited else ()
         base = (id(entry), tuple(v.shape for v in inputs), self.registry_state, self.blocks,
-                self.limits, inherited)
+                self.limits, self.inherited_key())
         seen = memo.get(base)
         try:
             for names, table in seen or ():
                 hit = table.get(tuple(env.get(n, _MISSING) for n in names))
                 if hit is not None and hit[0] is entry:
+                    if self.tracking is not None:
+                        self.tracking.update(names)
                     return self._again(hit, path, inputs, prefix)
         except TypeError:            # an unhashable value (a list from a 'for'): no memo
-            return super().unit(spec, entry, env, path, inputs, prefix)
+            return self._untracked_unit(spec, entry, env, path, inputs, prefix)
         reads = _Reads(env)
         self.replayed = None
         out, inner = super().unit(spec, entry, reads, path, inputs, prefix)
+        if self.tracking is not None:
+            self.tracking.update(reads.seen)
         scope = self.scopes.get(path)
         if entry.op is not None and scope is not None and scope.kind == "op":
             node = self.steps[-1]           # the op just added (an identity adds none)
@@ -503,20 +600,27 @@ class _Summarizer(Resolver):
             table[key] = (entry, scope.block, scope.loc, self.replayed)
         return out, inner
 
+    def _untracked_unit(self, spec: Spec, entry: Any, env: dict, path: str,
+                        inputs: list[Value], prefix: str) -> tuple[Value, dict[str, Value]]:
+        """A unit resolved without its reads noted: the entry around it is not memoised."""
+        self.untracked = True
+        return super().unit(spec, entry, env, path, inputs, prefix)
+
+    def inherited_key(self) -> tuple:
+        """The scoped defaults from above, hashable: they reach an op's attributes and a
+        block's arguments without passing through the env, so they are part of the keys."""
+        return tuple(sorted((k, _hashable(v)) for k, v in self.inherited.items())) \
+            if self.inherited else ()
+
     def _again(self, hit: tuple, path: str, inputs: list[Value],
                prefix: str) -> tuple[Value, dict[str, Value]]:
         _, kind, loc, summary = hit
-        parent = path.rsplit(".", 1)[0] if "." in path[len(prefix):] else _parent(prefix)
+        self.grow(1, loc)                   # its scope, counted (nothing reads it)
+        self.extra_scopes += 1
         if isinstance(summary, tuple):      # an op: (op, attributes, output shape)
             op, attrs, shape = summary
-            self.add_scope(Scope(path, "op", op, parent, [v.node for v in inputs], path,
-                                 [v.shape for v in inputs], shape, loc=loc))
             return self.add_node(path, op, inputs, attrs, shape, path, loc), {}
-        inp = inputs[0]
-        scope = self.add_scope(Scope(path, "block", kind, parent, [inp.node],
-                                     in_shapes=[inp.shape], loc=loc))
-        out, inner, bound = self.replay(summary, path, inp)
-        scope.params, scope.output, scope.out_shape = bound, out.node, out.shape
+        out, inner, _ = self.replay(summary, path, inputs[0])
         return out, inner
 
     def summarize(self, head: str, input: str, in_shape: Shape, out: Value,
@@ -530,27 +634,39 @@ class _Summarizer(Resolver):
         steps: list = []
         own_params = own_macs = own_fig3g = 0
         for step in self.steps:
-            if isinstance(step, _Sub):
-                steps.append(_Sub(step.summary, rel(step.prefix), rel(step.inputs[0])))
-                continue
-            work, params = _cost(step, self.in_shapes[step.name])
-            view = bool(OPS[step.op].view and step.inputs)
-            op = _Op(rel(step.name), [rel(i) for i in step.inputs], step.shape, work,
-                     0 if view else numel(step.shape) * BYTES_PER_VALUE, view)
-            steps.append(op)
-            own_params += params
-            if work is not None:
-                own_macs += sum(work.macs.values())
-                if work.conv_output:
-                    own_fig3g += numel(step.shape) * BYTES_PER_VALUE
+            # a memoised entry adds the same step objects again: each is made relative once
+            key = (id(step), head, input)
+            hit = _RELATIVE.get(key)
+            if hit is None or hit[0] is not step:
+                if len(_RELATIVE) > 200_000:
+                    _RELATIVE.clear()
+                hit = _RELATIVE[key] = (step, *self._relative(step, rel))
+            steps.append(hit[1])
+            own_params += hit[2]
+            own_macs += hit[3]
+            own_fig3g += hit[4]
         summary = Summary(steps, in_shape, rel(out.node),
                           lambda: {k: (rel(v.node), v.shape) for k, v in inner.items()
                                    if k != "input"},
-                          bound, self.count + len(self.scopes))
+                          bound, self.size)
         summary.params += own_params
         summary.macs += own_macs
         summary.fig3g += own_fig3g
         return summary
+
+    def _relative(self, step: Any, rel: Any) -> tuple[Any, int, int, int]:
+        """A recorded step with its names made relative (``rel``), and its own parameters,
+        MACs and Fig. 3g bytes (an op's; a sub-block's are its summary's)."""
+        if isinstance(step, _Sub):
+            return _Sub(step.summary, rel(step.prefix), rel(step.inputs[0])), 0, 0, 0
+        work, params = _cost(step, self.in_shapes[step.name])
+        view = bool(OPS[step.op].view and step.inputs)
+        op = _Op(rel(step.name), [rel(i) for i in step.inputs], step.shape, work,
+                 0 if view else numel(step.shape) * BYTES_PER_VALUE, view)
+        if work is None:
+            return op, params, 0, 0
+        return op, params, sum(work.macs.values()), \
+            numel(step.shape) * BYTES_PER_VALUE if work.conv_output else 0
 
     def record(self, spec: Spec, args: dict, path: str, inp: Value, call_loc: Any) -> Summary:
         scratch = _Summarizer(self.registry, self.registry_state, self.blocks + (spec.name,),
@@ -652,7 +768,8 @@ def clear_caches(registry: Registry | None = None) -> None:
     reg = registry or default_registry()
     for name in reg.names():
         spec = reg.get(name)
-        for attr in (_Summarizer.cache_name, "_summary_units"):
+        for attr in (_Summarizer.cache_name, "_summary_units", "_summary_entries"):
             spec.__dict__.pop(attr, None)
     _THROUGH.clear()
     _COSTS.clear()
+    _RELATIVE.clear()
