@@ -386,6 +386,8 @@ def _shift(f: Field, move: tuple | None) -> Field:
 
 
 _MISSING = object()
+_CONTEXTS: dict[tuple, int] = {}     # see _Summarizer.context (never reused: never cleared)
+_TOKENS = itertools.count()
 _RELATIVE: dict[tuple, tuple] = {}   # (recorded step, head, input) -> relative step and costs
 _COSTS: dict[tuple, tuple[Work | None, int]] = {}
 
@@ -439,7 +441,7 @@ class _Made:
     steps: list
     made: list[str]                         # the ops it made
     in_shapes: list[tuple[str, list[Shape]]]
-    values: list[tuple[str, Value]]         # what it added to the values
+    values: dict[str, Value]                # what it added to the values (its name last)
     count: int                              # ops (a sub-block: its size)
     scopes: int
 
@@ -496,14 +498,16 @@ class _Summarizer(Resolver):
         if entry.outputs is not None or self.tracking is not None:
             return super().entry(spec, entry, env, default_from, values, prefix)
         memo = spec.__dict__.setdefault("_summary_entries", {})
-        base = (id(entry), prefix, default_from if entry.from_ is None else None,
-                self.registry_state, self.blocks, self.limits, self.inherited_key())
+        base = (id(entry), prefix, default_from if entry.from_ is None else None, self.context)
         try:
             for names, table in memo.get(base, ()):
-                for made in table.get(tuple(env.get(n, _MISSING) for n in names), ()):
-                    if all(values.get(n, _MISSING) == v for n, v in made.looked) \
-                            and self._again_entry(made, values):
-                        return made.value
+                for made in table.get(tuple([env.get(n, _MISSING) for n in names]), ()):
+                    for n, v in made.looked:
+                        if values.get(n, _MISSING) != v:
+                            break
+                    else:
+                        if self._again_entry(made, values):
+                            return made.value
         except TypeError:            # an unhashable value (a list from a 'for'): no memo
             return super().entry(spec, entry, env, default_from, values, prefix)
         reads = _Reads(env)
@@ -529,9 +533,12 @@ class _Summarizer(Resolver):
         if table is None:
             table = {}
             tables.append((names, table))
-        added = list(itertools.islice(values.items(), known, None))  # its name comes last
+        # one dict, not a pair per value: what stays in memory is what the garbage collector
+        # walks, and a run over a space keeps every entry
+        added = dict(itertools.islice(values.items(), known, None))
         table.setdefault(key, []).append(_Made(
-            tuple(self.looked), value, None if value is None else added[-1][0], new, made_names,
+            tuple(self.looked), value, None if value is None else next(reversed(added)), new,
+            made_names,
             [(n, self.in_shapes[n]) for n in made_names], added, self.count - count,
             self.scope_count - scopes))
         return value
@@ -564,12 +571,11 @@ class _Summarizer(Resolver):
         if entry.op is None and len(inputs) != 1:
             return self._untracked_unit(spec, entry, env, path, inputs, prefix)
         memo = spec.__dict__.setdefault("_summary_units", {})
-        base = (id(entry), tuple(v.shape for v in inputs), self.registry_state, self.blocks,
-                self.limits, self.inherited_key())
+        base = (id(entry), tuple([v.shape for v in inputs]), self.context)
         seen = memo.get(base)
         try:
             for names, table in seen or ():
-                hit = table.get(tuple(env.get(n, _MISSING) for n in names))
+                hit = table.get(tuple([env.get(n, _MISSING) for n in names]))
                 if hit is not None and hit[0] is entry:
                     if self.tracking is not None:
                         self.tracking.update(names)
@@ -606,11 +612,26 @@ class _Summarizer(Resolver):
         self.untracked = True
         return super().unit(spec, entry, env, path, inputs, prefix)
 
-    def inherited_key(self) -> tuple:
-        """The scoped defaults from above, hashable: they reach an op's attributes and a
-        block's arguments without passing through the env, so they are part of the keys."""
-        return tuple(sorted((k, _hashable(v)) for k, v in self.inherited.items())) \
-            if self.inherited else ()
+    @property
+    def inherited(self) -> dict[str, Any]:
+        return self._inherited
+
+    @inherited.setter
+    def inherited(self, value: dict[str, Any]) -> None:
+        self._inherited, self._context = value, None
+
+    @property
+    def context(self) -> int:
+        """What the memos' keys share besides the node: the registry's state, the chain of
+        blocks, the limits and the scoped defaults from above (they reach an op's attributes
+        and a block's arguments without passing through the env), as one small number."""
+        if self._context is None:
+            key = (self.registry_state, self.blocks, self.limits,
+                   tuple(sorted((k, _hashable(v)) for k, v in self.inherited.items())))
+            self._context = _CONTEXTS.get(key)
+            if self._context is None:
+                self._context = _CONTEXTS[key] = next(_TOKENS)
+        return self._context
 
     def _again(self, hit: tuple, path: str, inputs: list[Value],
                prefix: str) -> tuple[Value, dict[str, Value]]:
