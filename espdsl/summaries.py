@@ -85,7 +85,7 @@ class _Op:
 
     __slots__ = ("name", "inputs", "shape", "work", "nbytes", "view")
 
-    def __init__(self, name: str, inputs: list[str], shape: Shape, work: Work | None,
+    def __init__(self, name: str, inputs: tuple[str, ...], shape: Shape, work: Work | None,
                  nbytes: int, view: bool):
         self.name, self.inputs, self.shape, self.work = name, inputs, shape, work
         self.nbytes, self.view = nbytes, view
@@ -97,7 +97,7 @@ class _Sub:
     __slots__ = ("summary", "prefix", "inputs")
 
     def __init__(self, summary: "Summary", prefix: str, input: str):
-        self.summary, self.prefix, self.inputs = summary, prefix, [input]
+        self.summary, self.prefix, self.inputs = summary, prefix, (input,)
 
 
 class Summary:
@@ -118,7 +118,9 @@ class Summary:
                 self.params += step.summary.params
                 self.macs += step.summary.macs
                 self.fig3g += step.summary.fig3g
-        self._owner: dict[str, tuple[_Sub, str] | None] = {}
+        # plain strings and tuples of them, which the garbage collector stops walking: a run
+        # over a space keeps a summary per network
+        self._owner: dict[str, tuple[str, str] | None] = {}
         self._roots: dict[str, str] = {}
         self._peaks: dict[tuple, tuple[int, int]] = {}
         self._fields: dict[tuple, dict[str, Fields]] = {}
@@ -130,46 +132,59 @@ class Summary:
                 root = self.root(src)
                 if root != src:
                     self.last[root] = index
-        # which tensors of each sub-block this level reads
-        self.reads: dict[str, set[str]] = {prefix: set() for prefix in self.subs}
+        # which tensors of each sub-block this level reads (sorted: a key of its memos)
+        reads: dict[str, set[str]] = {prefix: set() for prefix in self.subs}
         for name in self.last:
             found = self.owner(name)
             if found is not None:
-                self.reads[found[0].prefix].add(found[1])
+                reads[found[0].prefix].add(found[1])
+        self.reads: dict[str, tuple[str, ...]] = {p: tuple(sorted(r)) for p, r in reads.items()}
 
     @property
     def inner(self) -> dict[str, tuple[str, Shape]]:
         """The block's named values: name -> (tensor name relative to the block, shape).
-        Made on first use (a callable until then): a summary replayed only where it was
-        recorded never needs them relative (see :meth:`_Summarizer.replay`)."""
-        if callable(self._inner):
-            self._inner = self._inner()
+        Made on first use (the recorded values, their prefix and input until then): a summary
+        replayed only where it was recorded never needs them relative (see
+        :meth:`_Summarizer.replay`)."""
+        if isinstance(self._inner, tuple):
+            values, head, input = self._inner
+            cut = len(head)
+            self._inner = {k: (IN if v.node == input else v.node[cut:], v.shape)
+                           for k, v in values.items() if k != "input"}
         return self._inner
+
+    def wants(self, prefix: str, routed: dict[str, set[str]]) -> tuple[str, ...]:
+        """The tensors of sub-block ``prefix`` this level reads or passes on (sorted)."""
+        more = routed.get(prefix)
+        return self.reads[prefix] if not more else tuple(sorted(more.union(self.reads[prefix])))
 
     def _route(self, names: Iterable[str]) -> dict[str, set[str]]:
         """``names`` of this level's sub-blocks' tensors, by sub-block prefix."""
         out: dict[str, set[str]] = {}
         for name in names:
-            found = self.owner(name)
+            found = self._owner.get(name, _MISSING)
+            if found is _MISSING:
+                self.owner(name)
+                found = self._owner[name]
             if found is not None:
-                out.setdefault(found[0].prefix, set()).add(found[1])
+                out.setdefault(found[0], set()).add(found[1])
         return out
 
     # -- names ----------------------------------------------------------------------------------
     def owner(self, name: str) -> tuple[_Sub, str] | None:
         """The sub-block step that makes ``name`` and the name inside it (None: an own op)."""
-        if name in self._owner:
-            return self._owner[name]
-        found = None
-        if name not in self.ops and name != IN:
-            parts = name.split(".")
-            for k in range(1, len(parts)):
-                sub = self.subs.get(".".join(parts[:k]))
-                if sub is not None:
-                    found = (sub, ".".join(parts[k:]))
-                    break
-        self._owner[name] = found
-        return found
+        found = self._owner.get(name, _MISSING)
+        if found is _MISSING:
+            found = None
+            if name not in self.ops and name != IN:
+                parts = name.split(".")
+                for k in range(1, len(parts)):
+                    prefix = ".".join(parts[:k])
+                    if prefix in self.subs:
+                        found = (prefix, ".".join(parts[k:]))
+                        break
+            self._owner[name] = found
+        return None if found is None else (self.subs[found[0]], found[1])
 
     def shape(self, name: str) -> Shape:
         if name == IN:
@@ -204,7 +219,7 @@ class Summary:
         return root
 
     # -- peak memory ----------------------------------------------------------------------------
-    def peak(self, xb: int, x_after: bool, escapes: frozenset[str]) -> tuple[int, int]:
+    def peak(self, xb: int, x_after: bool, escapes: tuple[str, ...]) -> tuple[int, int]:
         """(peak, live at the end) in bytes per sample when this block runs with its input
         (``xb`` bytes) live on entry, held to the end when ``x_after``, and ``escapes`` (names
         of its tensors the caller reads later) kept; the walk of :func:`~espdsl.analysis.walk.
@@ -236,7 +251,7 @@ class Summary:
                 root = self.root(src)
                 sub_xb = xb if root == IN else self.nbytes(root)
                 after = used[root] > index or root in keep or (root == IN and x_after)
-                wanted = frozenset(self.reads[step.prefix].union(routed.get(step.prefix, ())))
+                wanted = self.wants(step.prefix, routed)
                 sub_peak, sub_end = step.summary.peak(sub_xb, after, wanted)
                 peak = max(peak, live - sub_xb + sub_peak)
                 live += sub_end - sub_xb
@@ -244,7 +259,7 @@ class Summary:
         return peak, live
 
     # -- receptive field ------------------------------------------------------------------------
-    def fields(self, start: tuple[Lazy, Lazy], wanted: frozenset[str]) -> dict[str, tuple[Lazy, Lazy]]:
+    def fields(self, start: tuple[Lazy, Lazy], wanted: tuple[str, ...]) -> dict[str, tuple[Lazy, Lazy]]:
         """The receptive fields of the ``wanted`` tensors of this block when its input has the
         fields ``start``; :func:`~espdsl.analysis.walk._propagate`, a sub-block being one step.
         Fields are :data:`Lazy`: a field and a move still to be applied (:func:`_real`).
@@ -270,7 +285,7 @@ class Summary:
         return out
 
     def _fields_at(self, h0: Field, w0: Field, one: bool,
-                   wanted: frozenset[str]) -> dict[str, tuple[Lazy, Lazy]]:
+                   wanted: tuple[str, ...]) -> dict[str, tuple[Lazy, Lazy]]:
         first = (h0, None)
         # one object where the walk has one (``is`` decides whether W is computed apart)
         fields: dict[str, tuple[Lazy, Lazy]] = {IN: (first, first if one else (w0, None))}
@@ -278,7 +293,7 @@ class Summary:
         for step in self.steps:
             if isinstance(step, _Sub):
                 head = step.prefix + "."
-                want = frozenset(self.reads[step.prefix].union(routed.get(step.prefix, ())))
+                want = self.wants(step.prefix, routed)
                 if want:
                     inner = step.summary.fields(fields[step.inputs[0]], want)
                     fields.update({head + k: v for k, v in inner.items()})
@@ -666,10 +681,7 @@ class _Summarizer(Resolver):
             own_params += hit[2]
             own_macs += hit[3]
             own_fig3g += hit[4]
-        summary = Summary(steps, in_shape, rel(out.node),
-                          lambda: {k: (rel(v.node), v.shape) for k, v in inner.items()
-                                   if k != "input"},
-                          bound, self.size)
+        summary = Summary(steps, in_shape, rel(out.node), (inner, head, input), bound, self.size)
         summary.params += own_params
         summary.macs += own_macs
         summary.fig3g += own_fig3g
@@ -682,7 +694,7 @@ class _Summarizer(Resolver):
             return _Sub(step.summary, rel(step.prefix), rel(step.inputs[0])), 0, 0, 0
         work, params = _cost(step, self.in_shapes[step.name])
         view = bool(OPS[step.op].view and step.inputs)
-        op = _Op(rel(step.name), [rel(i) for i in step.inputs], step.shape, work,
+        op = _Op(rel(step.name), tuple([rel(i) for i in step.inputs]), step.shape, work,
                  0 if view else numel(step.shape) * BYTES_PER_VALUE, view)
         if work is None:
             return op, params, 0, 0
@@ -728,10 +740,10 @@ class _Summarizer(Resolver):
                              "use espdsl.analyze, which prunes what no output uses")
         root = self.summarize("", "input", self.input_shape, out, {}, env)
         xb = numel(root.in_shape) * BYTES_PER_VALUE
-        peak, _ = root.peak(xb, True, frozenset({root.out}))
+        peak, _ = root.peak(xb, True, (root.out,))
         origin = (ORIGIN, None)
         h, w = (_ORIGINS if root.out == IN else
-                (_shift(*p) for p in root.fields((origin, origin), frozenset({root.out}))[root.out]))
+                (_shift(*p) for p in root.fields((origin, origin), (root.out,))[root.out]))
         return Totals(spec.name, root.params, root.macs * batch, peak * batch,
                       root.fig3g * batch, _both(h.size, w.size), _both(h.step, w.step),
                       (batch, *out.shape))
