@@ -459,17 +459,7 @@ class Resolver:
                 "" if count is None else render_template(entry.block or entry.op, env),
                 _parent(prefix), [inputs[0].node], in_shapes=[inputs[0].shape], loc=loc,
                 repeat=count, repeat_expr=None if entry.repeat is None else str(entry.repeat)))
-            value = inputs[0]
-            steps = entry.seq if entry.seq is not None else itertools.repeat(entry, count)
-            for i, step in enumerate(steps):
-                before = self.size
-                step_env = env if count is None else {**env, REPEAT_INDEX: i, REPEAT_COUNT: count}
-                value, inner = self.unit(spec, step, step_env, f"{path}.{i}", [value], prefix)
-                if i == 0 and count:
-                    self.fits(self.size - before, count - 1,
-                              spec.loc(entry.path + ("repeat",)), "copies")
-                values.update({f"{name}.{i}.{k}": v for k, v in inner.items()})
-                values[f"{name}.{i}"] = value
+            value = self.copies(spec, entry, env, path, name, count, inputs[0], values, prefix)
             scope.output, scope.out_shape = value.node, value.shape
         else:
             value, inner = self.unit(spec, entry, env, path, inputs, prefix)
@@ -477,6 +467,24 @@ class Resolver:
                 value, inner = self.cut_at(spec, entry, env, path, inner)
             values.update({f"{name}.{k}": v for k, v in inner.items()})
         values[name] = value
+        return value
+
+    def copies(self, spec: Spec, entry: NodeSpec, env: dict, path: str, name: str,
+               count: int | None, inp: Value, values: dict[str, Value], prefix: str) -> Value:
+        """The ``count`` copies of a ``repeat`` (or the steps of a ``seq``: ``count`` None) at
+        ``path``, each on the one before, from ``inp``; their values go into ``values`` as
+        ``name.i`` and ``name.i.k``. Returns the last one's value."""
+        value = inp
+        steps = entry.seq if entry.seq is not None else itertools.repeat(entry, count)
+        for i, step in enumerate(steps):
+            before = self.size
+            step_env = env if count is None else {**env, REPEAT_INDEX: i, REPEAT_COUNT: count}
+            value, inner = self.unit(spec, step, step_env, f"{path}.{i}", [value], prefix)
+            if i == 0 and count:
+                self.fits(self.size - before, count - 1,
+                          spec.loc(entry.path + ("repeat",)), "copies")
+            values.update({f"{name}.{i}.{k}": v for k, v in inner.items()})
+            values[f"{name}.{i}"] = value
         return value
 
     def cut_at(self, spec: Spec, entry: NodeSpec, env: dict, path: str,

@@ -476,6 +476,7 @@ class _Summarizer(Resolver):
         self.input_shape: Shape | None = None
         self.count = 0
         self.extra_scopes = 0     # scopes counted for the size limit but not made (hits)
+        self.offset = 0           # the size of the network around it (a repeat recorded apart)
         self.tracking: set[str] | None = None   # the names an entry being memoised reads
         self.looked: list[tuple[str, Value]] = []   # ... and the values it takes
         self.untracked = False
@@ -486,7 +487,7 @@ class _Summarizer(Resolver):
 
     @property
     def size(self) -> int:
-        return self.count + self.scope_count
+        return self.offset + self.count + self.scope_count
 
     def add_node(self, name: str, op: str, inputs: list[Value], attrs: dict, shape: Shape,
                  scope: str, loc: Any) -> Value:
@@ -557,6 +558,22 @@ class _Summarizer(Resolver):
             [(n, self.in_shapes[n]) for n in made_names], added, self.count - count,
             self.scope_count - scopes))
         return value
+
+    def copies(self, spec: Spec, entry: NodeSpec, env: dict, path: str, name: str,
+               count: int | None, inp: Value, values: dict[str, Value], prefix: str) -> Value:
+        """A repeat's copies (a seq's steps) recorded apart as one summary, as a block instance
+        is: a level holds them as one step, and their fields and peak are memoised with that
+        summary (ESPNet's levels are repeats whose count is an axis of the space)."""
+        if not count and entry.seq is None:
+            return super().copies(spec, entry, env, path, name, count, inp, values, prefix)
+        scratch = _Summarizer(self.registry, self.registry_state, self.blocks, self.inherited)
+        scratch.offset, scratch.tracking = self.size, self.tracking   # the same limit, reads
+        out = Resolver.copies(scratch, spec, entry, env, path, name, count, inp, values, prefix)
+        self.untracked = self.untracked or scratch.untracked
+        summary = scratch.summarize(path + ".", inp.node, inp.shape, out, {}, {})
+        summary.placed[(path, inp.node)] = out, {}     # the values are made: none to move
+        self.replay(summary, path, inp)
+        return out
 
     def _again_entry(self, made: "_Made", values: dict[str, Value]) -> bool:
         """Add a memoised entry; False (nothing added) where it would not be added as it was
@@ -681,7 +698,8 @@ class _Summarizer(Resolver):
             own_params += hit[2]
             own_macs += hit[3]
             own_fig3g += hit[4]
-        summary = Summary(steps, in_shape, rel(out.node), (inner, head, input), bound, self.size)
+        summary = Summary(steps, in_shape, rel(out.node), (inner, head, input), bound,
+                          self.count + self.scope_count)
         summary.params += own_params
         summary.macs += own_macs
         summary.fig3g += own_fig3g
