@@ -568,7 +568,7 @@ class Resolver:
         except EspdslError as exc:
             raise exc.with_context(f"in '{path}' ({kind}) at {loc}") from None
         scope.params, scope.output, scope.out_shape = bound, out.node, out.shape
-        return out, {k: v for k, v in inner.items() if k != "input"}
+        return out, inner      # without 'input': recorded instances keep none
 
     def op(self, spec: Spec, entry: NodeSpec, env: dict, path: str, inputs: list[Value],
            parent: str, loc: Loc) -> Value:

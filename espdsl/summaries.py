@@ -83,12 +83,13 @@ class Totals:
 class _Op:
     """One primitive op of a summary (names relative to the summary)."""
 
-    __slots__ = ("name", "inputs", "shape", "work", "nbytes", "view")
+    __slots__ = ("name", "inputs", "shape", "work", "nbytes", "view", "in_hw")
 
     def __init__(self, name: str, inputs: tuple[str, ...], shape: Shape, work: Work | None,
-                 nbytes: int, view: bool):
+                 nbytes: int, view: bool, in_shapes: Sequence[Shape]):
         self.name, self.inputs, self.shape, self.work = name, inputs, shape, work
         self.nbytes, self.view = nbytes, view
+        self.in_hw = tuple(spatial(s) for s in in_shapes)    # (H, W) of each input
 
 
 class _Sub:
@@ -308,11 +309,14 @@ class Summary:
                 fields[step.name] = (h, w)
                 continue
             real: dict[int, Field] = {}
-            ins = [tuple(_real(p, real) for p in fields[i]) for i in step.inputs]
+            ins = []
+            for i in step.inputs:
+                ph, pw = fields[i]
+                fh = _real(ph, real)
+                ins.append((fh, fh if pw is ph else _real(pw, real)))
             if len(ins) > 1:
-                sizes = [spatial(self.shape(i)) for i in step.inputs]
                 ins = [tuple(broadcast(f[axis]) if hw[axis] == 1 < out_hw[axis] else f[axis]
-                             for axis in (0, 1)) for f, hw in zip(ins, sizes)]
+                             for axis in (0, 1)) for f, hw in zip(ins, step.in_hw)]
             if not ins:
                 ins = [_ORIGINS]
             same = all(f[0] is f[1] for f in ins) and (work is None or work.window_w is None)
@@ -504,6 +508,21 @@ class _Summarizer(Resolver):
         self.steps.append(Node(name, op, [v.node for v in inputs], attrs, shape, scope, loc))
         return Value(name, shape)
 
+    def bind(self, spec: Spec, args: dict[str, tuple[Any, Any]], in_channels: int | None,
+             call_loc: Any) -> dict[str, Any]:
+        """The resolver's binding, memoised per (spec, argument values, limits): a root is
+        bound twice (once to learn its input), and a block's arguments recur."""
+        try:
+            key = (tuple(sorted((k, type(v), _hashable(v)) for k, (v, _) in args.items())),
+                   in_channels if "M" in spec.params else None, self.limits)
+            env = spec.__dict__.setdefault("_summary_binds", {}).get(key)
+        except TypeError:            # an unhashable argument: no memo
+            return super().bind(spec, args, in_channels, call_loc)
+        if env is None:
+            env = spec.__dict__["_summary_binds"][key] = super().bind(spec, args, in_channels,
+                                                                       call_loc)
+        return dict(env)
+
     def entry(self, spec: Spec, entry: NodeSpec, env: dict, default_from: Value,
               values: dict[str, Value], prefix: str) -> Value | None:
         """One node entry in one binding, memoised per (spec node, prefix, the values of the
@@ -519,7 +538,8 @@ class _Summarizer(Resolver):
             for names, table in memo.get(base, ()):
                 for made in table.get(tuple([env.get(n, _MISSING) for n in names]), ()):
                     for n, v in made.looked:
-                        if values.get(n, _MISSING) != v:
+                        got = values.get(n, _MISSING)
+                        if got is not v and got != v:
                             break
                     else:
                         if self._again_entry(made, values):
@@ -710,10 +730,11 @@ class _Summarizer(Resolver):
         MACs and Fig. 3g bytes (an op's; a sub-block's are its summary's)."""
         if isinstance(step, _Sub):
             return _Sub(step.summary, rel(step.prefix), rel(step.inputs[0])), 0, 0, 0
-        work, params = _cost(step, self.in_shapes[step.name])
+        in_shapes = self.in_shapes[step.name]
+        work, params = _cost(step, in_shapes)
         view = bool(OPS[step.op].view and step.inputs)
         op = _Op(rel(step.name), tuple([rel(i) for i in step.inputs]), step.shape, work,
-                 0 if view else numel(step.shape) * BYTES_PER_VALUE, view)
+                 0 if view else numel(step.shape) * BYTES_PER_VALUE, view, in_shapes)
         if work is None:
             return op, params, 0, 0
         return op, params, sum(work.macs.values()), \
@@ -723,10 +744,11 @@ class _Summarizer(Resolver):
         scratch = _Summarizer(self.registry, self.registry_state, self.blocks + (spec.name,),
                               self.inherited)
         out, inner, bound = scratch.instantiate(spec, args, path + ".", inp, call_loc)
+        inner.pop("input", None)     # the scratch's own dict, used by nothing else
         summary = scratch.summarize(path + ".", inp.node, inp.shape, out, inner, bound)
         # where it was recorded, its values are the scratch's own: replay needs no re-basing
         # (the encoder of a design space is recorded per variant, with ~200 named values)
-        summary.placed[(path, inp.node)] = out, {k: v for k, v in inner.items() if k != "input"}
+        summary.placed[(path, inp.node)] = out, inner
         return summary
 
     def replay(self, summary: Summary, path: str, inp: Value) -> tuple[Value, dict[str, Value], dict]:
@@ -747,8 +769,7 @@ class _Summarizer(Resolver):
             if len(summary.placed) < 64:
                 summary.placed[(path, inp.node)] = out, inner
         else:
-            out, inner = placed
-            inner = dict(inner)
+            out, inner = placed      # read, never changed, by the resolver
         return out, inner, dict(summary.bound)
 
     def finish(self, spec: Spec, out: Value, env: dict, batch: int) -> Totals:
@@ -819,7 +840,8 @@ def clear_caches(registry: Registry | None = None) -> None:
     reg = registry or default_registry()
     for name in reg.names():
         spec = reg.get(name)
-        for attr in (_Summarizer.cache_name, "_summary_units", "_summary_entries"):
+        for attr in (_Summarizer.cache_name, "_summary_units", "_summary_entries",
+                     "_summary_binds"):
             spec.__dict__.pop(attr, None)
     _THROUGH.clear()
     _COSTS.clear()

@@ -44,6 +44,13 @@ class Field:
         if self.step is None:
             object.__setattr__(self, "step", self.stride)
 
+    def __hash__(self) -> int:   # kept: fields are the keys of the summaries' memos
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.stride, self.a, self.b, self.step))
+            object.__setattr__(self, "_hash", h)
+        return h
+
     @property
     def period(self) -> int:
         return len(self.a)
