@@ -127,18 +127,21 @@ class Summary:
         self._fields: dict[tuple, dict[str, Fields]] = {}
         self.placed: dict[tuple[str, str], tuple[Value, dict[str, Value]]] = {}
         self.last: dict[str, int] = {}   # name -> index of the last step that reads it (or its view)
+        self.srcs: list[tuple[str, ...]] = []   # what each step reads: inputs and their roots
         for index, step in enumerate(steps):
+            srcs = dict.fromkeys(step.inputs)
             for src in step.inputs:
+                srcs[self.root(src)] = None
+            self.srcs.append(tuple(srcs))
+            for src in srcs:
                 self.last[src] = index
-                root = self.root(src)
-                if root != src:
-                    self.last[root] = index
         # which tensors of each sub-block this level reads (sorted: a key of its memos)
         reads: dict[str, set[str]] = {prefix: set() for prefix in self.subs}
         for name in self.last:
-            found = self.owner(name)
+            self.owner(name)
+            found = self._owner[name]
             if found is not None:
-                reads[found[0].prefix].add(found[1])
+                reads[found[0]].add(found[1])
         self.reads: dict[str, tuple[str, ...]] = {p: tuple(sorted(r)) for p, r in reads.items()}
 
     @property
@@ -230,15 +233,14 @@ class Summary:
             return self._peaks[key]
         keep = set(escapes)
         keep |= {self.root(n) for n in escapes}
-        used = self.last
+        used, srcs = self.last, self.srcs
         routed = self._route(keep)
         live = peak = xb
         for index, step in enumerate(self.steps):
             if isinstance(step, _Op):
                 live += step.nbytes
                 peak = max(peak, live)
-                inputs = step.inputs
-                for src in set(inputs) | {r for i in inputs if (r := self.root(i)) != i}:
+                for src in srcs[index]:
                     if used[src] == index and src not in keep:
                         if src == IN:
                             if not x_after:
@@ -532,8 +534,11 @@ class _Summarizer(Resolver):
         a new block instance in each variant, but its nodes, repeats included, recur."""
         if entry.outputs is not None or self.tracking is not None:
             return super().entry(spec, entry, env, default_from, values, prefix)
-        memo = spec.__dict__.setdefault("_summary_entries", {})
-        base = (id(entry), prefix, default_from if entry.from_ is None else None, self.context)
+        memo = spec.__dict__.get("_summary_entries")
+        if memo is None:
+            memo = spec.__dict__["_summary_entries"] = {}
+        base = (id(entry), prefix, default_from if entry.from_ is None else None,
+                self.context if self._context is None else self._context)
         try:
             for names, table in memo.get(base, ()):
                 for made in table.get(tuple([env.get(n, _MISSING) for n in names]), ()):
@@ -598,12 +603,14 @@ class _Summarizer(Resolver):
     def _again_entry(self, made: "_Made", values: dict[str, Value]) -> bool:
         """Add a memoised entry; False (nothing added) where it would not be added as it was
         (a name taken, the size limit): then it is resolved again, to fail as it should."""
-        if made.name is not None and made.name in values or not self.made.isdisjoint(made.made) \
+        if made.name is not None and made.name in values \
+                or made.made and not self.made.isdisjoint(made.made) \
                 or self.size + made.count + made.scopes > self.limits.ir_size:
             return False
         self.steps += made.steps
-        self.made.update(made.made)
-        self.in_shapes.update(made.in_shapes)
+        if made.made:
+            self.made.update(made.made)
+            self.in_shapes.update(made.in_shapes)
         self.count += made.count
         self.extra_scopes += made.scopes
         values.update(made.values)
