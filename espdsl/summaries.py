@@ -125,6 +125,7 @@ class Summary:
         self._roots: dict[str, str] = {}
         self._peaks: dict[tuple, tuple[int, int]] = {}
         self._fields: dict[tuple, dict[str, Fields]] = {}
+        self._unused: dict[tuple, str | None] = {}
         self.placed: dict[tuple[str, str], tuple[Value, dict[str, Value]]] = {}
         self.last: dict[str, int] = {}   # name -> index of the last step that reads it (or its view)
         self.srcs: list[tuple[str, ...]] = []   # what each step reads: inputs and their roots
@@ -260,6 +261,31 @@ class Summary:
                 live += sub_end - sub_xb
         self._peaks[key] = (peak, live)
         return peak, live
+
+    # -- what no output uses --------------------------------------------------------------------
+    def unused(self, wanted: tuple[str, ...]) -> str | None:
+        """An op of this block that none of the ``wanted`` tensors depends on (None: there is
+        none). ``espdsl.analyze`` prunes those (:mod:`espdsl.prune`); the figures here would
+        count them. A dead op is read by dead ops only, so some dead op is read by none: the
+        check is local, level by level, a sub-block being asked for what its level reads."""
+        if wanted in self._unused:
+            return self._unused[wanted]
+        found = None
+        routed = self._route(wanted)
+        for step in self.steps:
+            if isinstance(step, _Op):
+                if step.name not in self.last and step.name not in wanted:
+                    found = step.name
+                    break
+                continue
+            want = self.wants(step.prefix, routed)
+            inner = step.summary.unused(want) if want else (
+                step.summary.steps and step.summary.unused(()))
+            if inner:
+                found = f"{step.prefix}.{inner}"
+                break
+        self._unused[wanted] = found
+        return found
 
     # -- receptive field ------------------------------------------------------------------------
     def fields(self, start: tuple[Lazy, Lazy], wanted: tuple[str, ...]) -> dict[str, tuple[Lazy, Lazy]]:
@@ -785,6 +811,10 @@ class _Summarizer(Resolver):
             raise UsageError(f"'{spec.name}' cuts blocks with outputs: ({cut})", spec.loc(()),
                              "use espdsl.analyze, which prunes what no output uses")
         root = self.summarize("", "input", self.input_shape, out, {}, env)
+        dead = root.unused((root.out,))
+        if dead:
+            raise UsageError(f"'{spec.name}' holds ops its output does not use ('{dead}')",
+                             spec.loc(()), "use espdsl.analyze, which prunes what no output uses")
         xb = numel(root.in_shape) * BYTES_PER_VALUE
         peak, _ = root.peak(xb, True, (root.out,))
         origin = (ORIGIN, None)

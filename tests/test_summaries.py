@@ -158,3 +158,16 @@ def test_a_bare_name_is_checked_as_an_expression_is():
         evaluate("K", {"K": 2 ** 300})
     with pytest.raises(ExprError, match="not a finite number"):
         evaluate("x", {"x": float("inf")})
+
+
+def test_ops_no_output_uses_are_refused_not_counted(tmp_path):
+    """espdsl.analyze prunes what the output does not depend on (here the unused 5x5
+    convolution, 3 * 8 * 25 weights); the totals would count it, so they refuse, naming it."""
+    net = tmp_path / "dead.yaml"
+    net.write_text("model: dead\ninput: {channels: 3, size: [32, 32]}\nnodes:\n"
+                   "  - {name: a, op: conv, out: 8, kernel: 3}\n"
+                   "  - {name: unused, op: conv, out: 8, kernel: 5, from: input}\n"
+                   "  - {name: b, op: relu, from: a}\n")
+    assert espdsl.analyze(str(net)).totals.params == 3 * 8 * 9
+    with pytest.raises(espdsl.EspdslError, match="does not use \\('unused'\\)"):
+        espdsl.totals(str(net))
