@@ -19,6 +19,8 @@ from .spec import Spec, read_spec
 if TYPE_CHECKING:                      # torch is imported only when a module is built
     from torch import nn
 
+    from .summaries import Totals
+
 SpecRef = str | Path | Spec | dict
 
 
@@ -187,3 +189,19 @@ def list_models(pattern: str = "*", blocks: Iterable[str | Path] = ()) -> list[s
     ['espnet', 'espnet_a', 'espnet_b', 'espnet_c', 'espnetv2']
     """
     return _registry(blocks).names("model", pattern)
+
+
+def totals(spec: Any, input_size: Sequence[int] | None = None, *,
+           blocks: Iterable[str | Path] = (), **params: Any) -> "Totals":
+    """Parameters, MACs, peak memory and receptive field of a spec (a name, a path or a
+    :class:`~espdsl.spec.Spec`): ``espdsl.analyze(...).totals``, without building the IR.
+
+    >>> import espdsl
+    >>> t = espdsl.totals("espnet", alpha2=3, alpha3=5, K=6, module="mobilenet")
+    >>> a = espdsl.analyze("espnet", alpha2=3, alpha3=5, K=6, module="mobilenet").totals
+    >>> (t.params, t.macs, t.peak_bytes, t.rf) == (a.params, a.macs, a.memory.peak, a.rf)
+    True
+    """
+    from .summaries import totals_of     # the upper layer calls the lower, never back
+    reg = _registry(blocks)
+    return totals_of(open_spec(spec, reg), params, registry=reg, input_size=input_size)

@@ -13,7 +13,7 @@ import itertools
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import networkx as nx
 
@@ -31,9 +31,10 @@ DEFAULT_BLOCK_SIZE = (56, 56)
 REPEAT_INDEX, REPEAT_COUNT = "i", "count"   # what a repeat binds in its copies' arguments
 
 
-@dataclass(frozen=True)
-class Value:
-    """A tensor flowing between nodes: the IR node that produces it and its (C, H, W)."""
+class Value(NamedTuple):
+    """A tensor flowing between nodes: the IR node that produces it and its (C, H, W). A named
+    tuple: made often, and a run over a design space keeps many (a tuple of strings and
+    numbers is one the garbage collector stops walking)."""
 
     node: str
     shape: Shape

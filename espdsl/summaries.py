@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from fractions import Fraction
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import limits
@@ -825,22 +823,6 @@ class _Summarizer(Resolver):
                       (batch, *out.shape))
 
 
-def totals(spec: Any, input_size: Sequence[int] | None = None, *,
-           blocks: Iterable[str | Path] = (), **params: Any) -> Totals:
-    """Parameters, MACs, peak memory and receptive field of a spec (a name, a path or a
-    :class:`~espdsl.spec.Spec`): ``espdsl.analyze(...).totals``, without building the IR.
-
-    >>> import espdsl
-    >>> t = espdsl.totals("espnet", alpha2=3, alpha3=5, K=6, module="mobilenet")
-    >>> a = espdsl.analyze("espnet", alpha2=3, alpha3=5, K=6, module="mobilenet").totals
-    >>> (t.params, t.macs, t.peak_bytes, t.rf) == (a.params, a.macs, a.memory.peak, a.rf)
-    True
-    """
-    from .api import _registry, open_spec
-    reg = _registry(blocks)
-    return totals_of(open_spec(spec, reg), params, registry=reg, input_size=input_size)
-
-
 class Snapshot(Registry):
     """A registry frozen for a run over many networks: each spec is read once and the files
     are not looked at again (a :class:`~espdsl.registry.Registry` checks every file's identity
@@ -864,7 +846,8 @@ class Snapshot(Registry):
 
 def totals_of(spec: Spec, params: dict[str, Any] | None = None, *, registry: Any,
               input_size: Sequence[int] | None = None) -> Totals:
-    """:func:`totals` of a parsed spec with a registry (what a design-space run calls)."""
+    """:func:`espdsl.totals` of a parsed spec with a registry (what a design-space run
+    calls)."""
     with limits.pinned():
         return _resolve(spec, params, registry=registry, input_size=input_size,
                         resolver=_Summarizer)
