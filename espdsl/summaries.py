@@ -121,6 +121,7 @@ class Summary:
         # over a space keeps a summary per network
         self._owner: dict[str, tuple[str, str] | None] = {}
         self._roots: dict[str, str] = {}
+        self._nbytes: dict[str, int] = {}
         self._peaks: dict[tuple, tuple[int, int]] = {}
         self._fields: dict[tuple, dict[str, Fields]] = {}
         self._unused: dict[tuple, str | None] = {}
@@ -201,8 +202,11 @@ class Summary:
         """Bytes per sample of a tensor made at this level (a view: 0)."""
         if name in self.ops:
             return self.ops[name].nbytes
-        sub, inner = self.owner(name)
-        return sub.summary.nbytes(inner)
+        found = self._nbytes.get(name)
+        if found is None:
+            sub, inner = self.owner(name)
+            found = self._nbytes[name] = sub.summary.nbytes(inner)
+        return found
 
     def root(self, name: str) -> str:
         """The tensor that holds ``name``'s memory (itself unless it is a view)."""
