@@ -327,7 +327,8 @@ class Summary:
                 want = self.wants(step.prefix, routed)
                 if want:
                     inner = step.summary.fields(fields[step.inputs[0]], want)
-                    fields.update({head + k: v for k, v in inner.items()})
+                    for k, v in inner.items():
+                        fields[head + k] = v
                 continue
             work = step.work
             out_hw = spatial(step.shape)
@@ -376,7 +377,10 @@ def _add(m: tuple | None, n: tuple | None) -> tuple | None:
         return n
     if n is None:
         return m
-    return whole(m[0] + n[0]), whole(m[1] + n[1])
+    a, b = m[0] + n[0], m[1] + n[1]
+    if type(a) is int and type(b) is int:     # the common case: no Fraction to make whole
+        return a, b
+    return whole(a), whole(b)
 
 
 def _moved(p: Lazy, move: tuple | None) -> Lazy:
