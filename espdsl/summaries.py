@@ -6,8 +6,12 @@ its flat IR (a node per primitive op) and walks it; but the networks of a space 
 same few block instances (an ESP module with N = 128, K = 4 at 64x128 ...) in different numbers
 and orders. Here the resolver (:class:`~espdsl.resolve.Resolver`, the same binding, checks and
 errors) records each distinct block instance, keyed by (block, arguments, input shape), once as a
-:class:`Summary`: its own ops and its sub-blocks as single steps. A network then costs the steps
-of its own level plus a dictionary look-up per block instance.
+:class:`Summary`: its own ops and its sub-blocks as single steps (a repeat's copies, or a seq's
+steps, are recorded the same way, as one step). A network then costs the steps of its own level
+plus a dictionary look-up per block instance. The levels a space changes in every network (its
+root, ESPNet's encoder) are new instances each time, but their node entries recur: each entry is
+memoised per the parameter values it reads and the earlier values it takes
+(:meth:`_Summarizer.entry`), so a new level costs a look-up per entry too.
 
 The figures compose exactly:
 
