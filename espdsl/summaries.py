@@ -548,11 +548,11 @@ class _Summarizer(Resolver):
 
     def bind(self, spec: Spec, args: dict[str, tuple[Any, Any]], in_channels: int | None,
              call_loc: Any) -> dict[str, Any]:
-        """The resolver's binding, memoised per (spec, argument values, limits): a root is
-        bound twice (once to learn its input), and a block's arguments recur."""
+        """The resolver's binding, memoised per (spec, argument values and types, context:
+        the limits among them): a root is bound twice (once to learn its input)."""
         try:
-            key = (tuple(sorted((k, type(v), _hashable(v)) for k, (v, _) in args.items())),
-                   in_channels if "M" in spec.params else None, self.limits)
+            key = (tuple([(k, type(v), v) for k, (v, _) in args.items()]),   # in their order
+                   in_channels if "M" in spec.params else None, self.context)
             env = spec.__dict__.setdefault("_summary_binds", {}).get(key)
         except TypeError:            # an unhashable argument: no memo
             return super().bind(spec, args, in_channels, call_loc)
