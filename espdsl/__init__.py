@@ -32,7 +32,7 @@ _LAZY = {
     "optimize": "passes", "bench": "bench",
     "run_study": "study", "list_studies": "study",
     "footprint": "analysis.footprint",
-    "totals": "summaries", "explore": "space", "list_spaces": "space",
+    "totals": "api", "explore": "space", "list_spaces": "space",
 }
 
 __all__ = [

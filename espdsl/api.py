@@ -19,6 +19,9 @@ from .spec import Spec
 if TYPE_CHECKING:                      # torch is imported only when a module is built
     from torch import nn
 
+    from .summaries import Totals
+
+
 def build_ir(ir: IR) -> "nn.Module":
     """Build a resolved IR into a ``torch.fx.GraphModule`` (refused, before torch is even
     imported, when its parameters pass the ``param_memory`` limit)."""
@@ -121,3 +124,19 @@ def list_models(pattern: str = "*", blocks: Iterable[str | Path] = ()) -> list[s
     ['espnet', 'espnet_a', 'espnet_b', 'espnet_c', 'espnetv2']
     """
     return _registry(blocks).names("model", pattern)
+
+
+def totals(spec: Any, input_size: Sequence[int] | None = None, *,
+           blocks: Iterable[str | Path] = (), **params: Any) -> "Totals":
+    """Parameters, MACs, peak memory and receptive field of a spec (a name, a path or a
+    :class:`~espdsl.spec.Spec`): ``espdsl.analyze(...).totals``, without building the IR.
+
+    >>> import espdsl
+    >>> t = espdsl.totals("espnet", alpha2=3, alpha3=5, K=6, module="mobilenet")
+    >>> a = espdsl.analyze("espnet", alpha2=3, alpha3=5, K=6, module="mobilenet").totals
+    >>> (t.params, t.macs, t.peak_bytes, t.rf) == (a.params, a.macs, a.memory.peak, a.rf)
+    True
+    """
+    from .summaries import totals_of     # the upper layer calls the lower, never back
+    reg = _registry(blocks)
+    return totals_of(open_spec(spec, reg), params, registry=reg, input_size=input_size)

@@ -28,6 +28,7 @@ with ``{expression}`` parts, e.g. ``d{2 ** k}``.
 from __future__ import annotations
 
 import ast
+import keyword
 import math
 import operator
 import re
@@ -397,6 +398,11 @@ def evaluate(text: Any, env: Mapping[str, Any], loc: Loc | None = None) -> Any:
     if not isinstance(text, str):
         return text
     check_text(text, loc)
+    if text.isidentifier() and not keyword.iskeyword(text) and text in env:
+        value = env[text]     # a bare parameter name, the commonest argument: what _Name and
+        if value is None or type(value) is bool or (    # check() give, without the tree
+                type(value) is int and value.bit_length() <= _MAX_INT_BITS):
+            return value
     try:
         tree = _parse(text.strip())
     except SyntaxError as exc:

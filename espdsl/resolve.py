@@ -13,7 +13,7 @@ import itertools
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import networkx as nx
 
@@ -31,9 +31,10 @@ DEFAULT_BLOCK_SIZE = (56, 56)
 REPEAT_INDEX, REPEAT_COUNT = "i", "count"   # what a repeat binds in its copies' arguments
 
 
-@dataclass(frozen=True)
-class Value:
-    """A tensor flowing between nodes: the IR node that produces it and its (C, H, W)."""
+class Value(NamedTuple):
+    """A tensor flowing between nodes: the IR node that produces it and its (C, H, W). A named
+    tuple: made often, and a run over a design space keeps many (a tuple of strings and
+    numbers is one the garbage collector stops walking)."""
 
     node: str
     shape: Shape
@@ -459,17 +460,7 @@ class Resolver:
                 "" if count is None else render_template(entry.block or entry.op, env),
                 _parent(prefix), [inputs[0].node], in_shapes=[inputs[0].shape], loc=loc,
                 repeat=count, repeat_expr=None if entry.repeat is None else str(entry.repeat)))
-            value = inputs[0]
-            steps = entry.seq if entry.seq is not None else itertools.repeat(entry, count)
-            for i, step in enumerate(steps):
-                before = self.size
-                step_env = env if count is None else {**env, REPEAT_INDEX: i, REPEAT_COUNT: count}
-                value, inner = self.unit(spec, step, step_env, f"{path}.{i}", [value], prefix)
-                if i == 0 and count:
-                    self.fits(self.size - before, count - 1,
-                              spec.loc(entry.path + ("repeat",)), "copies")
-                values.update({f"{name}.{i}.{k}": v for k, v in inner.items()})
-                values[f"{name}.{i}"] = value
+            value = self.copies(spec, entry, env, path, name, count, inputs[0], values, prefix)
             scope.output, scope.out_shape = value.node, value.shape
         else:
             value, inner = self.unit(spec, entry, env, path, inputs, prefix)
@@ -477,6 +468,24 @@ class Resolver:
                 value, inner = self.cut_at(spec, entry, env, path, inner)
             values.update({f"{name}.{k}": v for k, v in inner.items()})
         values[name] = value
+        return value
+
+    def copies(self, spec: Spec, entry: NodeSpec, env: dict, path: str, name: str,
+               count: int | None, inp: Value, values: dict[str, Value], prefix: str) -> Value:
+        """The ``count`` copies of a ``repeat`` (or the steps of a ``seq``: ``count`` None) at
+        ``path``, each on the one before, from ``inp``; their values go into ``values`` as
+        ``name.i`` and ``name.i.k``. Returns the last one's value."""
+        value = inp
+        steps = entry.seq if entry.seq is not None else itertools.repeat(entry, count)
+        for i, step in enumerate(steps):
+            before = self.size
+            step_env = env if count is None else {**env, REPEAT_INDEX: i, REPEAT_COUNT: count}
+            value, inner = self.unit(spec, step, step_env, f"{path}.{i}", [value], prefix)
+            if i == 0 and count:
+                self.fits(self.size - before, count - 1,
+                          spec.loc(entry.path + ("repeat",)), "copies")
+            values.update({f"{name}.{i}.{k}": v for k, v in inner.items()})
+            values[f"{name}.{i}"] = value
         return value
 
     def cut_at(self, spec: Spec, entry: NodeSpec, env: dict, path: str,
@@ -560,7 +569,7 @@ class Resolver:
         except EspdslError as exc:
             raise exc.with_context(f"in '{path}' ({kind}) at {loc}") from None
         scope.params, scope.output, scope.out_shape = bound, out.node, out.shape
-        return out, {k: v for k, v in inner.items() if k != "input"}
+        return out, inner      # without 'input': recorded instances keep none
 
     def op(self, spec: Spec, entry: NodeSpec, env: dict, path: str, inputs: list[Value],
            parent: str, loc: Loc) -> Value:

@@ -6,8 +6,12 @@ its flat IR (a node per primitive op) and walks it; but the networks of a space 
 same few block instances (an ESP module with N = 128, K = 4 at 64x128 ...) in different numbers
 and orders. Here the resolver (:class:`~espdsl.resolve.Resolver`, the same binding, checks and
 errors) records each distinct block instance, keyed by (block, arguments, input shape), once as a
-:class:`Summary`: its own ops and its sub-blocks as single steps. A network then costs the steps
-of its own level plus a dictionary look-up per block instance.
+:class:`Summary`: its own ops and its sub-blocks as single steps (a repeat's copies, or a seq's
+steps, are recorded the same way, as one step). A network then costs the steps of its own level
+plus a dictionary look-up per block instance. The levels a space changes in every network (its
+root, ESPNet's encoder) are new instances each time, but their node entries recur: each entry is
+memoised per the parameter values it reads and the earlier values it takes
+(:meth:`_Summarizer.entry`), so a new level costs a look-up per entry too.
 
 The figures compose exactly:
 
@@ -31,22 +35,20 @@ True
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
-from fractions import Fraction
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import limits
-from .analysis.field import ORIGIN, Field, broadcast, merge
+from .analysis.field import ORIGIN, Field, broadcast, merge, whole
 from .analysis.handlers import HANDLERS, Work
 from .analysis.walk import BYTES_PER_VALUE, MB, _both
 from .errors import Loc, ResolveError, UsageError
 from .ir import Node
 from .ops import OPS, Shape, numel, spatial
 from .registry import Registry
-from .ir import Scope
-from .resolve import Resolver, Value, _hashable, _parent, _resolve
-from .spec import Spec
+from .resolve import Resolver, Value, _hashable, _resolve
+from .spec import NodeSpec, Spec
 
 IN = "<in>"                         # a summary's name for its block's input
 Fields = tuple[Field, Field]        # along H, along W
@@ -83,12 +85,13 @@ class Totals:
 class _Op:
     """One primitive op of a summary (names relative to the summary)."""
 
-    __slots__ = ("name", "inputs", "shape", "work", "nbytes", "view")
+    __slots__ = ("name", "inputs", "shape", "work", "nbytes", "view", "in_hw")
 
-    def __init__(self, name: str, inputs: list[str], shape: Shape, work: Work | None,
-                 nbytes: int, view: bool):
+    def __init__(self, name: str, inputs: tuple[str, ...], shape: Shape, work: Work | None,
+                 nbytes: int, view: bool, in_shapes: Sequence[Shape]):
         self.name, self.inputs, self.shape, self.work = name, inputs, shape, work
         self.nbytes, self.view = nbytes, view
+        self.in_hw = tuple(spatial(s) for s in in_shapes)    # (H, W) of each input
 
 
 class _Sub:
@@ -97,7 +100,7 @@ class _Sub:
     __slots__ = ("summary", "prefix", "inputs")
 
     def __init__(self, summary: "Summary", prefix: str, input: str):
-        self.summary, self.prefix, self.inputs = summary, prefix, [input]
+        self.summary, self.prefix, self.inputs = summary, prefix, (input,)
 
 
 class Summary:
@@ -118,58 +121,78 @@ class Summary:
                 self.params += step.summary.params
                 self.macs += step.summary.macs
                 self.fig3g += step.summary.fig3g
-        self._owner: dict[str, tuple[_Sub, str] | None] = {}
+        # plain strings and tuples of them, which the garbage collector stops walking: a run
+        # over a space keeps a summary per network
+        self._owner: dict[str, tuple[str, str] | None] = {}
         self._roots: dict[str, str] = {}
+        self._nbytes: dict[str, int] = {}
         self._peaks: dict[tuple, tuple[int, int]] = {}
         self._fields: dict[tuple, dict[str, Fields]] = {}
+        self._unused: dict[tuple, str | None] = {}
         self.placed: dict[tuple[str, str], tuple[Value, dict[str, Value]]] = {}
         self.last: dict[str, int] = {}   # name -> index of the last step that reads it (or its view)
+        self.srcs: list[tuple[str, ...]] = []   # what each step reads: inputs and their roots
         for index, step in enumerate(steps):
+            srcs = dict.fromkeys(step.inputs)
             for src in step.inputs:
+                srcs[self.root(src)] = None
+            self.srcs.append(tuple(srcs))
+            for src in srcs:
                 self.last[src] = index
-                root = self.root(src)
-                if root != src:
-                    self.last[root] = index
-        # which tensors of each sub-block this level reads
-        self.reads: dict[str, set[str]] = {prefix: set() for prefix in self.subs}
+        # which tensors of each sub-block this level reads (sorted: a key of its memos)
+        reads: dict[str, set[str]] = {prefix: set() for prefix in self.subs}
         for name in self.last:
-            found = self.owner(name)
+            self.owner(name)
+            found = self._owner[name]
             if found is not None:
-                self.reads[found[0].prefix].add(found[1])
+                reads[found[0]].add(found[1])
+        self.reads: dict[str, tuple[str, ...]] = {p: tuple(sorted(r)) for p, r in reads.items()}
 
     @property
     def inner(self) -> dict[str, tuple[str, Shape]]:
         """The block's named values: name -> (tensor name relative to the block, shape).
-        Made on first use (a callable until then): a summary replayed only where it was
-        recorded never needs them relative (see :meth:`_Summarizer.replay`)."""
-        if callable(self._inner):
-            self._inner = self._inner()
+        Made on first use (the recorded values, their prefix and input until then): a summary
+        replayed only where it was recorded never needs them relative (see
+        :meth:`_Summarizer.replay`)."""
+        if isinstance(self._inner, tuple):
+            values, head, input = self._inner
+            cut = len(head)
+            self._inner = {k: (IN if v.node == input else v.node[cut:], v.shape)
+                           for k, v in values.items() if k != "input"}
         return self._inner
+
+    def wants(self, prefix: str, routed: dict[str, set[str]]) -> tuple[str, ...]:
+        """The tensors of sub-block ``prefix`` this level reads or passes on (sorted)."""
+        more = routed.get(prefix)
+        return self.reads[prefix] if not more else tuple(sorted(more.union(self.reads[prefix])))
 
     def _route(self, names: Iterable[str]) -> dict[str, set[str]]:
         """``names`` of this level's sub-blocks' tensors, by sub-block prefix."""
         out: dict[str, set[str]] = {}
         for name in names:
-            found = self.owner(name)
+            found = self._owner.get(name, _MISSING)
+            if found is _MISSING:
+                self.owner(name)
+                found = self._owner[name]
             if found is not None:
-                out.setdefault(found[0].prefix, set()).add(found[1])
+                out.setdefault(found[0], set()).add(found[1])
         return out
 
     # -- names ----------------------------------------------------------------------------------
     def owner(self, name: str) -> tuple[_Sub, str] | None:
         """The sub-block step that makes ``name`` and the name inside it (None: an own op)."""
-        if name in self._owner:
-            return self._owner[name]
-        found = None
-        if name not in self.ops and name != IN:
-            parts = name.split(".")
-            for k in range(1, len(parts)):
-                sub = self.subs.get(".".join(parts[:k]))
-                if sub is not None:
-                    found = (sub, ".".join(parts[k:]))
-                    break
-        self._owner[name] = found
-        return found
+        found = self._owner.get(name, _MISSING)
+        if found is _MISSING:
+            found = None
+            if name not in self.ops and name != IN:
+                parts = name.split(".")
+                for k in range(1, len(parts)):
+                    prefix = ".".join(parts[:k])
+                    if prefix in self.subs:
+                        found = (prefix, ".".join(parts[k:]))
+                        break
+            self._owner[name] = found
+        return None if found is None else (self.subs[found[0]], found[1])
 
     def shape(self, name: str) -> Shape:
         if name == IN:
@@ -183,8 +206,11 @@ class Summary:
         """Bytes per sample of a tensor made at this level (a view: 0)."""
         if name in self.ops:
             return self.ops[name].nbytes
-        sub, inner = self.owner(name)
-        return sub.summary.nbytes(inner)
+        found = self._nbytes.get(name)
+        if found is None:
+            sub, inner = self.owner(name)
+            found = self._nbytes[name] = sub.summary.nbytes(inner)
+        return found
 
     def root(self, name: str) -> str:
         """The tensor that holds ``name``'s memory (itself unless it is a view)."""
@@ -204,7 +230,7 @@ class Summary:
         return root
 
     # -- peak memory ----------------------------------------------------------------------------
-    def peak(self, xb: int, x_after: bool, escapes: frozenset[str]) -> tuple[int, int]:
+    def peak(self, xb: int, x_after: bool, escapes: tuple[str, ...]) -> tuple[int, int]:
         """(peak, live at the end) in bytes per sample when this block runs with its input
         (``xb`` bytes) live on entry, held to the end when ``x_after``, and ``escapes`` (names
         of its tensors the caller reads later) kept; the walk of :func:`~espdsl.analysis.walk.
@@ -214,15 +240,14 @@ class Summary:
             return self._peaks[key]
         keep = set(escapes)
         keep |= {self.root(n) for n in escapes}
-        used = self.last
+        used, srcs = self.last, self.srcs
         routed = self._route(keep)
         live = peak = xb
         for index, step in enumerate(self.steps):
             if isinstance(step, _Op):
                 live += step.nbytes
                 peak = max(peak, live)
-                inputs = step.inputs
-                for src in set(inputs) | {r for i in inputs if (r := self.root(i)) != i}:
+                for src in srcs[index]:
                     if used[src] == index and src not in keep:
                         if src == IN:
                             if not x_after:
@@ -236,15 +261,40 @@ class Summary:
                 root = self.root(src)
                 sub_xb = xb if root == IN else self.nbytes(root)
                 after = used[root] > index or root in keep or (root == IN and x_after)
-                wanted = frozenset(self.reads[step.prefix].union(routed.get(step.prefix, ())))
+                wanted = self.wants(step.prefix, routed)
                 sub_peak, sub_end = step.summary.peak(sub_xb, after, wanted)
                 peak = max(peak, live - sub_xb + sub_peak)
                 live += sub_end - sub_xb
         self._peaks[key] = (peak, live)
         return peak, live
 
+    # -- what no output uses --------------------------------------------------------------------
+    def unused(self, wanted: tuple[str, ...]) -> str | None:
+        """An op of this block that none of the ``wanted`` tensors depends on (None: there is
+        none). ``espdsl.analyze`` prunes those (:mod:`espdsl.prune`); the figures here would
+        count them. A dead op is read by dead ops only, so some dead op is read by none: the
+        check is local, level by level, a sub-block being asked for what its level reads."""
+        if wanted in self._unused:
+            return self._unused[wanted]
+        found = None
+        routed = self._route(wanted)
+        for step in self.steps:
+            if isinstance(step, _Op):
+                if step.name not in self.last and step.name not in wanted:
+                    found = step.name
+                    break
+                continue
+            want = self.wants(step.prefix, routed)
+            inner = step.summary.unused(want) if want else (
+                step.summary.steps and step.summary.unused(()))
+            if inner:
+                found = f"{step.prefix}.{inner}"
+                break
+        self._unused[wanted] = found
+        return found
+
     # -- receptive field ------------------------------------------------------------------------
-    def fields(self, start: tuple[Lazy, Lazy], wanted: frozenset[str]) -> dict[str, tuple[Lazy, Lazy]]:
+    def fields(self, start: tuple[Lazy, Lazy], wanted: tuple[str, ...]) -> dict[str, tuple[Lazy, Lazy]]:
         """The receptive fields of the ``wanted`` tensors of this block when its input has the
         fields ``start``; :func:`~espdsl.analysis.walk._propagate`, a sub-block being one step.
         Fields are :data:`Lazy`: a field and a move still to be applied (:func:`_real`).
@@ -254,30 +304,35 @@ class Summary:
         (:meth:`Field.through`, :func:`merge`, broadcasts). So the fields are computed once
         per input field moved to start and end at 0 (:func:`_normal`), and the move is carried
         along, not applied: only a merge of several inputs needs real fields."""
-        (h, dh), (w, dw) = _normed(start[0]), _normed(start[1])
-        key = (h, w, wanted)
+        ph, pw = start
+        (h, dh), (w, dw) = ph, pw
+        one = ph is pw        # one object: so it stays inside (see _fields_at)
+        key = (h, w, one, wanted)
         base = self._fields.get(key)
         if base is None:
-            base = self._fields[key] = self._fields_at((h, w), wanted)
+            base = self._fields[key] = self._fields_at(h, w, one, wanted)
         if dh is None and dw is None:
             return base
-        return {n: (_moved(fh, dh), _moved(fw, dw)) for n, (fh, fw) in base.items()}
+        out = {}
+        for n, (fh, fw) in base.items():
+            mh = _moved(fh, dh)
+            out[n] = (mh, mh if one and fw is fh else _moved(fw, dw))
+        return out
 
-    def _fields_at(self, start: Fields, wanted: frozenset[str]) -> dict[str, tuple[Lazy, Lazy]]:
-        key = (start, wanted)
-        if key in self._fields:
-            return self._fields[key]
-        h0, w0 = start
+    def _fields_at(self, h0: Field, w0: Field, one: bool,
+                   wanted: tuple[str, ...]) -> dict[str, tuple[Lazy, Lazy]]:
         first = (h0, None)
-        fields: dict[str, tuple[Lazy, Lazy]] = {IN: (first, first if w0 is h0 else (w0, None))}
+        # one object where the walk has one (``is`` decides whether W is computed apart)
+        fields: dict[str, tuple[Lazy, Lazy]] = {IN: (first, first if one else (w0, None))}
         routed = self._route(wanted)
         for step in self.steps:
             if isinstance(step, _Sub):
                 head = step.prefix + "."
-                want = frozenset(self.reads[step.prefix].union(routed.get(step.prefix, ())))
+                want = self.wants(step.prefix, routed)
                 if want:
                     inner = step.summary.fields(fields[step.inputs[0]], want)
-                    fields.update({head + k: v for k, v in inner.items()})
+                    for k, v in inner.items():
+                        fields[head + k] = v
                 continue
             work = step.work
             out_hw = spatial(step.shape)
@@ -289,39 +344,36 @@ class Summary:
                 fields[step.name] = (h, w)
                 continue
             real: dict[int, Field] = {}
-            ins = [tuple(_real(p, real) for p in fields[i]) for i in step.inputs]
+            ins = []
+            for i in step.inputs:
+                ph, pw = fields[i]
+                fh = _real(ph, real)
+                ins.append((fh, fh if pw is ph else _real(pw, real)))
             if len(ins) > 1:
-                sizes = [spatial(self.shape(i)) for i in step.inputs]
                 ins = [tuple(broadcast(f[axis]) if hw[axis] == 1 < out_hw[axis] else f[axis]
-                             for axis in (0, 1)) for f, hw in zip(ins, sizes)]
+                             for axis in (0, 1)) for f, hw in zip(ins, step.in_hw)]
             if not ins:
                 ins = [_ORIGINS]
             same = all(f[0] is f[1] for f in ins) and (work is None or work.window_w is None)
-            h = (merge((f[0] for f in ins), out_hw[0]), None)
+            mh = merge((f[0] for f in ins), out_hw[0])
+            if same:
+                mw = mh
+            else:
+                mw = merge((f[1] for f in ins), out_hw[1])
+            h = _normal(mh)
             if work is not None:
                 h = _through(h, work.window)
-            if same:
-                w = h
+            if same or mw is mh and (work is None or all(map(_pointwise, work.windows))):
+                w = h        # one object where the walk's fields are one
             else:
-                w = (merge((f[1] for f in ins), out_hw[1]), None)
+                w = _normal(mw)
                 if work is not None:
                     w = _through(w, work.windows[1])
-                if w[0] is h[0] and w[1] is None and h[1] is None:
-                    w = h        # one object, as the fields themselves would be
             fields[step.name] = (h, w)
-        out = {n: fields[n] for n in wanted}
-        self._fields[key] = out
-        return out
+        return {n: fields[n] for n in wanted}
 
 
-Lazy = tuple   # (Field, move or None): the field moved by the move (see :func:`_shift`)
-
-
-def _normed(p: Lazy) -> tuple[Field, tuple | None]:
-    """A lazy field as a normalised field and the whole move to apply to it."""
-    f, move = p
-    g, more = _normal(f)
-    return g, _add(more, move)
+Lazy = tuple   # (normalised Field, move or None): the field moved by the move (see :func:`_shift`)
 
 
 def _add(m: tuple | None, n: tuple | None) -> tuple | None:
@@ -329,7 +381,10 @@ def _add(m: tuple | None, n: tuple | None) -> tuple | None:
         return n
     if n is None:
         return m
-    return _whole(m[0] + n[0]), _whole(m[1] + n[1])
+    a, b = m[0] + n[0], m[1] + n[1]
+    if type(a) is int and type(b) is int:     # the common case: no Fraction to make whole
+        return a, b
+    return whole(a), whole(b)
 
 
 def _moved(p: Lazy, move: tuple | None) -> Lazy:
@@ -344,20 +399,25 @@ def _real(p: Lazy, seen: dict[int, Field]) -> Field:
     return f
 
 
-_THROUGH: dict[tuple, Field] = {}
+_THROUGH: dict[tuple, Lazy] = {}
 
 
 def _through(p: Lazy, window: Any) -> Lazy:
-    """``f.through(window)`` of a lazy field ``f``, memoised on the normalised field (see
+    """``f.through(window)`` of a lazy field ``f``, memoised on its normalised field (see
     :meth:`Summary.fields`), the move kept apart."""
-    g, move = _normed(p)
+    g, move = p
     key = (g, window)
     out = _THROUGH.get(key)
     if out is None:
         if len(_THROUGH) > 100_000:
             _THROUGH.clear()
-        out = _THROUGH[key] = g.through(window)
-    return out, move
+        out = _THROUGH[key] = _normal(g.through(window))
+    return out[0], _add(out[1], move)
+
+
+def _pointwise(window: Any) -> bool:
+    """Does :meth:`Field.through` give the field itself?"""
+    return window.period == 1 and window.rate == 1 and window.lo[0] == 0 and window.hi[0] == 0
 
 
 def _normal(f: Field) -> tuple[Field, tuple | None]:
@@ -368,8 +428,8 @@ def _normal(f: Field) -> tuple[Field, tuple | None]:
         return f, None
     if len(f.a) == 1:
         return Field(f.stride, (0,), (0,), f.step), (a, b)
-    return Field(f.stride, tuple(None if x is None else _whole(x - a) for x in f.a),
-                 tuple(None if x is None else _whole(x - b) for x in f.b), f.step), (a, b)
+    return Field(f.stride, tuple(None if x is None else whole(x - a) for x in f.a),
+                 tuple(None if x is None else whole(x - b) for x in f.b), f.step), (a, b)
 
 
 def _shift(f: Field, move: tuple | None) -> Field:
@@ -377,17 +437,15 @@ def _shift(f: Field, move: tuple | None) -> Field:
         return f
     a, b = move
     if len(f.a) == 1 and f.a[0] is not None:
-        return Field(f.stride, (_whole(f.a[0] + a),), (_whole(f.b[0] + b),), f.step)
-    return Field(f.stride, tuple(None if x is None else _whole(x + a) for x in f.a),
-                 tuple(None if x is None else _whole(x + b) for x in f.b), f.step)
-
-
-def _whole(x: Any) -> Any:
-    """A whole Fraction as an int (equal, same hash; int arithmetic is much faster)."""
-    return int(x) if type(x) is Fraction and x.denominator == 1 else x
+        return Field(f.stride, (whole(f.a[0] + a),), (whole(f.b[0] + b),), f.step)
+    return Field(f.stride, tuple(None if x is None else whole(x + a) for x in f.a),
+                 tuple(None if x is None else whole(x + b) for x in f.b), f.step)
 
 
 _MISSING = object()
+_CONTEXTS: dict[tuple, int] = {}     # see _Summarizer.context (never reused: never cleared)
+_TOKENS = itertools.count()
+_RELATIVE: dict[tuple, tuple] = {}   # (recorded step, head, input) -> relative step and costs
 _COSTS: dict[tuple, tuple[Work | None, int]] = {}
 
 
@@ -430,6 +488,21 @@ class _Reads(dict):
         return super().get(key, default)
 
 
+@dataclass(frozen=True)
+class _Made:
+    """What one node entry added (see :meth:`_Summarizer.entry`)."""
+
+    looked: tuple[tuple[str, Value], ...]   # the earlier values it took, by name
+    value: Value | None                     # its value (None: its 'when' was false)
+    name: str | None                        # its name among the values
+    steps: list
+    made: list[str]                         # the ops it made
+    in_shapes: list[tuple[str, list[Shape]]]
+    values: dict[str, Value]                # what it added to the values (its name last)
+    count: int                              # ops (a sub-block: its size)
+    scopes: int
+
+
 class _Summarizer(Resolver):
     """The resolver, recording block instances as :class:`Summary` objects (see the module doc)
     instead of flat recipes. Binding, evaluation, shapes and errors are the resolver's own."""
@@ -444,10 +517,19 @@ class _Summarizer(Resolver):
         self.in_shapes: dict[str, list[Shape]] = {}   # op -> its inputs' shapes
         self.input_shape: Shape | None = None
         self.count = 0
+        self.extra_scopes = 0     # scopes counted for the size limit but not made (hits)
+        self.offset = 0           # the size of the network around it (a repeat recorded apart)
+        self.tracking: set[str] | None = None   # the names an entry being memoised reads
+        self.looked: list[tuple[str, Value]] = []   # ... and the values it takes
+        self.untracked = False
+
+    @property
+    def scope_count(self) -> int:
+        return len(self.scopes) + self.extra_scopes
 
     @property
     def size(self) -> int:
-        return self.count + len(self.scopes)
+        return self.offset + self.count + self.scope_count
 
     def add_node(self, name: str, op: str, inputs: list[Value], attrs: dict, shape: Shape,
                  scope: str, loc: Any) -> Value:
@@ -464,31 +546,142 @@ class _Summarizer(Resolver):
         self.steps.append(Node(name, op, [v.node for v in inputs], attrs, shape, scope, loc))
         return Value(name, shape)
 
+    def bind(self, spec: Spec, args: dict[str, tuple[Any, Any]], in_channels: int | None,
+             call_loc: Any) -> dict[str, Any]:
+        """The resolver's binding, memoised per (spec, argument values and types, context:
+        the limits among them): a root is bound twice (once to learn its input)."""
+        try:
+            key = (tuple([(k, type(v), v) for k, (v, _) in args.items()]),   # in their order
+                   in_channels if "M" in spec.params else None, self.context)
+            env = spec.__dict__.setdefault("_summary_binds", {}).get(key)
+        except TypeError:            # an unhashable argument: no memo
+            return super().bind(spec, args, in_channels, call_loc)
+        if env is None:
+            env = spec.__dict__["_summary_binds"][key] = super().bind(spec, args, in_channels,
+                                                                       call_loc)
+        return dict(env)
+
+    def entry(self, spec: Spec, entry: NodeSpec, env: dict, default_from: Value,
+              values: dict[str, Value], prefix: str) -> Value | None:
+        """One node entry in one binding, memoised per (spec node, prefix, the values of the
+        parameters it reads, the values it takes from earlier nodes): a hit adds the entry's
+        steps, names and values as they were made, without evaluating anything again. This is
+        what makes the levels a design space changes in every network cheap: ESPNet's encoder is
+        a new block instance in each variant, but its nodes, repeats included, recur."""
+        if entry.outputs is not None or self.tracking is not None:
+            return super().entry(spec, entry, env, default_from, values, prefix)
+        memo = spec.__dict__.get("_summary_entries")
+        if memo is None:
+            memo = spec.__dict__["_summary_entries"] = {}
+        base = (id(entry), prefix, default_from if entry.from_ is None else None,
+                self.context if self._context is None else self._context)
+        try:
+            for names, table in memo.get(base, ()):
+                for made in table.get(tuple([env.get(n, _MISSING) for n in names]), ()):
+                    for n, v in made.looked:
+                        got = values.get(n, _MISSING)
+                        if got is not v and got != v:
+                            break
+                    else:
+                        if self._again_entry(made, values):
+                            return made.value
+        except TypeError:            # an unhashable value (a list from a 'for'): no memo
+            return super().entry(spec, entry, env, default_from, values, prefix)
+        reads = _Reads(env)
+        self.tracking, self.looked, self.untracked = reads.seen, [], False
+        steps, count, scopes, known = len(self.steps), self.count, self.scope_count, len(values)
+        try:
+            value = super().entry(spec, entry, reads, default_from, values, prefix)
+        finally:
+            self.tracking = None
+        if self.untracked:
+            return value
+        names = tuple(sorted(reads.seen))
+        try:
+            key = tuple(env.get(n, _MISSING) for n in names)
+            hash(key)
+            hash(tuple(self.looked))
+        except TypeError:
+            return value
+        new = self.steps[steps:]
+        made_names = [s.name for s in new if isinstance(s, Node)]
+        tables = memo.setdefault(base, [])
+        table = next((t for n, t in tables if n == names), None)
+        if table is None:
+            table = {}
+            tables.append((names, table))
+        # one dict, not a pair per value: what stays in memory is what the garbage collector
+        # walks, and a run over a space keeps every entry
+        added = dict(itertools.islice(values.items(), known, None))
+        table.setdefault(key, []).append(_Made(
+            tuple(self.looked), value, None if value is None else next(reversed(added)), new,
+            made_names,
+            [(n, self.in_shapes[n]) for n in made_names], added, self.count - count,
+            self.scope_count - scopes))
+        return value
+
+    def copies(self, spec: Spec, entry: NodeSpec, env: dict, path: str, name: str,
+               count: int | None, inp: Value, values: dict[str, Value], prefix: str) -> Value:
+        """A repeat's copies (a seq's steps) recorded apart as one summary, as a block instance
+        is: a level holds them as one step, and their fields and peak are memoised with that
+        summary (ESPNet's levels are repeats whose count is an axis of the space)."""
+        if not count and entry.seq is None:
+            return super().copies(spec, entry, env, path, name, count, inp, values, prefix)
+        scratch = _Summarizer(self.registry, self.registry_state, self.blocks, self.inherited)
+        scratch.offset, scratch.tracking = self.size, self.tracking   # the same limit, reads
+        out = Resolver.copies(scratch, spec, entry, env, path, name, count, inp, values, prefix)
+        self.untracked = self.untracked or scratch.untracked
+        summary = scratch.summarize(path + ".", inp.node, inp.shape, out, {}, {})
+        summary.placed[(path, inp.node)] = out, {}     # the values are made: none to move
+        self.replay(summary, path, inp)
+        return out
+
+    def _again_entry(self, made: "_Made", values: dict[str, Value]) -> bool:
+        """Add a memoised entry; False (nothing added) where it would not be added as it was
+        (a name taken, the size limit): then it is resolved again, to fail as it should."""
+        if made.name is not None and made.name in values \
+                or made.made and not self.made.isdisjoint(made.made) \
+                or self.size + made.count + made.scopes > self.limits.ir_size:
+            return False
+        self.steps += made.steps
+        if made.made:
+            self.made.update(made.made)
+            self.in_shapes.update(made.in_shapes)
+        self.count += made.count
+        self.extra_scopes += made.scopes
+        values.update(made.values)
+        return True
+
+    def lookup(self, spec: Spec, name: str, values: dict[str, Value], loc: Any) -> Value:
+        value = super().lookup(spec, name, values, loc)
+        if self.tracking is not None:
+            self.looked.append((name, value))
+        return value
+
     def unit(self, spec: Spec, entry: Any, env: dict, path: str, inputs: list[Value],
              prefix: str) -> tuple[Value, dict[str, Value]]:
         """One op or block instance. A block instance is memoised per (spec node, the values of
         the parameters its arguments read, input shape): a hit adds its scope and replays the
         summary without evaluating the arguments again."""
         if entry.op is None and len(inputs) != 1:
-            return super().unit(spec, entry, env, path, inputs, prefix)
+            return self._untracked_unit(spec, entry, env, path, inputs, prefix)
         memo = spec.__dict__.setdefault("_summary_units", {})
-        # scoped defaults from above reach an op's attributes and a block's arguments without
-        # passing through the env, so they are part of the key
-        inherited = tuple(sorted((k, _hashable(v)) for k, v in self.inherited.items())) \
-            if self.inherited else ()
-        base = (id(entry), tuple(v.shape for v in inputs), self.registry_state, self.blocks,
-                self.limits, inherited)
+        base = (id(entry), tuple([v.shape for v in inputs]), self.context)
         seen = memo.get(base)
         try:
             for names, table in seen or ():
-                hit = table.get(tuple(env.get(n, _MISSING) for n in names))
+                hit = table.get(tuple([env.get(n, _MISSING) for n in names]))
                 if hit is not None and hit[0] is entry:
+                    if self.tracking is not None:
+                        self.tracking.update(names)
                     return self._again(hit, path, inputs, prefix)
         except TypeError:            # an unhashable value (a list from a 'for'): no memo
-            return super().unit(spec, entry, env, path, inputs, prefix)
+            return self._untracked_unit(spec, entry, env, path, inputs, prefix)
         reads = _Reads(env)
         self.replayed = None
         out, inner = super().unit(spec, entry, reads, path, inputs, prefix)
+        if self.tracking is not None:
+            self.tracking.update(reads.seen)
         scope = self.scopes.get(path)
         if entry.op is not None and scope is not None and scope.kind == "op":
             node = self.steps[-1]           # the op just added (an identity adds none)
@@ -508,20 +701,42 @@ class _Summarizer(Resolver):
             table[key] = (entry, scope.block, scope.loc, self.replayed)
         return out, inner
 
+    def _untracked_unit(self, spec: Spec, entry: Any, env: dict, path: str,
+                        inputs: list[Value], prefix: str) -> tuple[Value, dict[str, Value]]:
+        """A unit resolved without its reads noted: the entry around it is not memoised."""
+        self.untracked = True
+        return super().unit(spec, entry, env, path, inputs, prefix)
+
+    @property
+    def inherited(self) -> dict[str, Any]:
+        return self._inherited
+
+    @inherited.setter
+    def inherited(self, value: dict[str, Any]) -> None:
+        self._inherited, self._context = value, None
+
+    @property
+    def context(self) -> int:
+        """What the memos' keys share besides the node: the registry's state, the chain of
+        blocks, the limits and the scoped defaults from above (they reach an op's attributes
+        and a block's arguments without passing through the env), as one small number."""
+        if self._context is None:
+            key = (self.registry_state, self.blocks, self.limits,
+                   tuple(sorted((k, _hashable(v)) for k, v in self.inherited.items())))
+            self._context = _CONTEXTS.get(key)
+            if self._context is None:
+                self._context = _CONTEXTS[key] = next(_TOKENS)
+        return self._context
+
     def _again(self, hit: tuple, path: str, inputs: list[Value],
                prefix: str) -> tuple[Value, dict[str, Value]]:
         _, kind, loc, summary = hit
-        parent = path.rsplit(".", 1)[0] if "." in path[len(prefix):] else _parent(prefix)
+        self.grow(1, loc)                   # its scope, counted (nothing reads it)
+        self.extra_scopes += 1
         if isinstance(summary, tuple):      # an op: (op, attributes, output shape)
             op, attrs, shape = summary
-            self.add_scope(Scope(path, "op", op, parent, [v.node for v in inputs], path,
-                                 [v.shape for v in inputs], shape, loc=loc))
             return self.add_node(path, op, inputs, attrs, shape, path, loc), {}
-        inp = inputs[0]
-        scope = self.add_scope(Scope(path, "block", kind, parent, [inp.node],
-                                     in_shapes=[inp.shape], loc=loc))
-        out, inner, bound = self.replay(summary, path, inp)
-        scope.params, scope.output, scope.out_shape = bound, out.node, out.shape
+        out, inner, _ = self.replay(summary, path, inputs[0])
         return out, inner
 
     def summarize(self, head: str, input: str, in_shape: Shape, out: Value,
@@ -535,36 +750,48 @@ class _Summarizer(Resolver):
         steps: list = []
         own_params = own_macs = own_fig3g = 0
         for step in self.steps:
-            if isinstance(step, _Sub):
-                steps.append(_Sub(step.summary, rel(step.prefix), rel(step.inputs[0])))
-                continue
-            work, params = _cost(step, self.in_shapes[step.name])
-            view = bool(OPS[step.op].view and step.inputs)
-            op = _Op(rel(step.name), [rel(i) for i in step.inputs], step.shape, work,
-                     0 if view else numel(step.shape) * BYTES_PER_VALUE, view)
-            steps.append(op)
-            own_params += params
-            if work is not None:
-                own_macs += sum(work.macs.values())
-                if work.conv_output:
-                    own_fig3g += numel(step.shape) * BYTES_PER_VALUE
-        summary = Summary(steps, in_shape, rel(out.node),
-                          lambda: {k: (rel(v.node), v.shape) for k, v in inner.items()
-                                   if k != "input"},
-                          bound, self.count + len(self.scopes))
+            # a memoised entry adds the same step objects again: each is made relative once
+            key = (id(step), head, input)
+            hit = _RELATIVE.get(key)
+            if hit is None or hit[0] is not step:
+                if len(_RELATIVE) > 200_000:
+                    _RELATIVE.clear()
+                hit = _RELATIVE[key] = (step, *self._relative(step, rel))
+            steps.append(hit[1])
+            own_params += hit[2]
+            own_macs += hit[3]
+            own_fig3g += hit[4]
+        summary = Summary(steps, in_shape, rel(out.node), (inner, head, input), bound,
+                          self.count + self.scope_count)
         summary.params += own_params
         summary.macs += own_macs
         summary.fig3g += own_fig3g
         return summary
 
+    def _relative(self, step: Any, rel: Any) -> tuple[Any, int, int, int]:
+        """A recorded step with its names made relative (``rel``), and its own parameters,
+        MACs and Fig. 3g bytes (an op's; a sub-block's are its summary's)."""
+        if isinstance(step, _Sub):
+            return _Sub(step.summary, rel(step.prefix), rel(step.inputs[0])), 0, 0, 0
+        in_shapes = self.in_shapes[step.name]
+        work, params = _cost(step, in_shapes)
+        view = bool(OPS[step.op].view and step.inputs)
+        op = _Op(rel(step.name), tuple([rel(i) for i in step.inputs]), step.shape, work,
+                 0 if view else numel(step.shape) * BYTES_PER_VALUE, view, in_shapes)
+        if work is None:
+            return op, params, 0, 0
+        return op, params, sum(work.macs.values()), \
+            numel(step.shape) * BYTES_PER_VALUE if work.conv_output else 0
+
     def record(self, spec: Spec, args: dict, path: str, inp: Value, call_loc: Any) -> Summary:
         scratch = _Summarizer(self.registry, self.registry_state, self.blocks + (spec.name,),
                               self.inherited)
         out, inner, bound = scratch.instantiate(spec, args, path + ".", inp, call_loc)
+        inner.pop("input", None)     # the scratch's own dict, used by nothing else
         summary = scratch.summarize(path + ".", inp.node, inp.shape, out, inner, bound)
         # where it was recorded, its values are the scratch's own: replay needs no re-basing
         # (the encoder of a design space is recorded per variant, with ~200 named values)
-        summary.placed[(path, inp.node)] = out, {k: v for k, v in inner.items() if k != "input"}
+        summary.placed[(path, inp.node)] = out, inner
         return summary
 
     def replay(self, summary: Summary, path: str, inp: Value) -> tuple[Value, dict[str, Value], dict]:
@@ -585,8 +812,7 @@ class _Summarizer(Resolver):
             if len(summary.placed) < 64:
                 summary.placed[(path, inp.node)] = out, inner
         else:
-            out, inner = placed
-            inner = dict(inner)
+            out, inner = placed      # read, never changed, by the resolver
         return out, inner, dict(summary.bound)
 
     def finish(self, spec: Spec, out: Value, env: dict, batch: int) -> Totals:
@@ -595,30 +821,18 @@ class _Summarizer(Resolver):
             raise UsageError(f"'{spec.name}' cuts blocks with outputs: ({cut})", spec.loc(()),
                              "use espdsl.analyze, which prunes what no output uses")
         root = self.summarize("", "input", self.input_shape, out, {}, env)
+        dead = root.unused((root.out,))
+        if dead:
+            raise UsageError(f"'{spec.name}' holds ops its output does not use ('{dead}')",
+                             spec.loc(()), "use espdsl.analyze, which prunes what no output uses")
         xb = numel(root.in_shape) * BYTES_PER_VALUE
-        peak, _ = root.peak(xb, True, frozenset({root.out}))
+        peak, _ = root.peak(xb, True, (root.out,))
         origin = (ORIGIN, None)
         h, w = (_ORIGINS if root.out == IN else
-                (_shift(*p) for p in root.fields((origin, origin), frozenset({root.out}))[root.out]))
+                (_shift(*p) for p in root.fields((origin, origin), (root.out,))[root.out]))
         return Totals(spec.name, root.params, root.macs * batch, peak * batch,
                       root.fig3g * batch, _both(h.size, w.size), _both(h.step, w.step),
                       (batch, *out.shape))
-
-
-def totals(spec: Any, input_size: Sequence[int] | None = None, *,
-           blocks: Iterable[str | Path] = (), **params: Any) -> Totals:
-    """Parameters, MACs, peak memory and receptive field of a spec (a name, a path or a
-    :class:`~espdsl.spec.Spec`): ``espdsl.analyze(...).totals``, without building the IR.
-
-    >>> import espdsl
-    >>> t = espdsl.totals("espnet", alpha2=3, alpha3=5, K=6, module="mobilenet")
-    >>> a = espdsl.analyze("espnet", alpha2=3, alpha3=5, K=6, module="mobilenet").totals
-    >>> (t.params, t.macs, t.peak_bytes, t.rf) == (a.params, a.macs, a.memory.peak, a.rf)
-    True
-    """
-    from .loading import _registry, open_spec
-    reg = _registry(blocks)
-    return totals_of(open_spec(spec, reg), params, registry=reg, input_size=input_size)
 
 
 class Snapshot(Registry):
@@ -644,7 +858,8 @@ class Snapshot(Registry):
 
 def totals_of(spec: Spec, params: dict[str, Any] | None = None, *, registry: Any,
               input_size: Sequence[int] | None = None) -> Totals:
-    """:func:`totals` of a parsed spec with a registry (what a design-space run calls)."""
+    """:func:`espdsl.totals` of a parsed spec with a registry (what a design-space run
+    calls)."""
     with limits.pinned():
         return _resolve(spec, params, registry=registry, input_size=input_size,
                         resolver=_Summarizer)
@@ -657,7 +872,9 @@ def clear_caches(registry: Registry | None = None) -> None:
     reg = registry or default_registry()
     for name in reg.names():
         spec = reg.get(name)
-        for attr in (_Summarizer.cache_name, "_summary_units"):
+        for attr in (_Summarizer.cache_name, "_summary_units", "_summary_entries",
+                     "_summary_binds"):
             spec.__dict__.pop(attr, None)
     _THROUGH.clear()
     _COSTS.clear()
+    _RELATIVE.clear()
