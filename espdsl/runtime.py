@@ -371,6 +371,10 @@ class PlannedModule(fx.GraphModule):
     it; otherwise the plain graph (``forward``, ``graph``, ``code``), which gives the same
     result. Parameters and state_dict are the plain graph's, shared with the planned one.
     Inference only: ``train()`` raises. Make one with :func:`espdsl.build.build`.
+
+    With ``ir.meta["backend"] == "inductor"`` (:mod:`espdsl.passes.backend`) a call that would
+    run the planned graph runs the plain graph compiled by inductor instead (compiled on the
+    first such call), writing into the same recycled output tensor.
     """
 
     def attach(self, planned: fx.GraphModule, ir: Any) -> "PlannedModule":
@@ -380,6 +384,8 @@ class PlannedModule(fx.GraphModule):
         # a reduced-precision graph takes fp32 and converts it; otherwise the workspace's dtype
         self._input_dtype = torch.float32 if ir.meta.get("precision") else None
         self._lock = threading.Lock()
+        self._inductor = ir.meta.get("backend") == "inductor"
+        object.__setattr__(self, "_compiled", None)
         return self
 
     @property
@@ -407,10 +413,42 @@ class PlannedModule(fx.GraphModule):
         if len(args) == 1 and not kwargs and self._can_plan(args[0]) \
                 and self._lock.acquire(blocking=False):
             try:
-                return self._planned(args[0])
+                return self._run_compiled(args[0]) if self._inductor else self._planned(args[0])
             finally:
                 self._lock.release()
         return super().__call__(*args, **kwargs)
+
+    @property
+    def compiled(self) -> Any:
+        """The inductor-compiled forward (``(x, out) -> out`` for a feature map) once a call
+        made it, else None."""
+        return self._compiled
+
+    def _forward_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return out.copy_(self.forward(x))
+
+    def _run_compiled(self, x: torch.Tensor) -> torch.Tensor:
+        # freezing must be inductor's setting while it compiles (guards check it on each call);
+        # it makes the weights constants, packed once for oneDNN
+        from torch._inductor import config
+        into = len(self.espdsl_ir.output_shape) == 4     # a feature map: the recycled tensor
+        if self._compiled is None:
+            fn = self._forward_into if into else self.forward
+            object.__setattr__(self, "_compiled", torch.compile(fn, dynamic=False))
+        with config.patch(freezing=True):
+            return self._compiled(x, self._planned._outputs(x)) if into else self._compiled(x)
+
+    def _drop_compiled(self) -> None:
+        if getattr(self, "_compiled", None) is not None:
+            object.__setattr__(self, "_compiled", None)
+
+    def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        self._drop_compiled()       # the compiled graph holds the old weights as constants
+        return super().load_state_dict(*args, **kwargs)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> "PlannedModule":
+        self._drop_compiled()       # moved or converted: compile again for the new tensors
+        return super()._apply(fn, recurse)
 
     # a copy (deepcopy, pickle, torch.save) is the same IR built again with a copy of the state
     def __reduce__(self) -> tuple:
