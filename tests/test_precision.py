@@ -249,3 +249,80 @@ def test_fp16_on_cuda_is_close_to_fp32(small_espnet):
     assert got.dtype == torch.float32
     assert fast.planned._workspace.arena.dtype == torch.float16
     assert (got - ref).abs().max().item() < 0.05 * ref.abs().max().item()
+
+
+# -- bf16 through inductor (backend="inductor") --------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_net(tmp_path_factory):
+    spec = tmp_path_factory.mktemp("tiny16") / "tinyq.yaml"
+    spec.write_text(TINYQ)
+    return randomized(espdsl.create_model(spec))
+
+
+def test_inductor_backend_matches_the_planned_build_and_recycles_the_output(tiny_net):
+    x = torch.randn(1, 3, 32, 64, generator=torch.Generator().manual_seed(5))
+    fp32 = optimize_model(tiny_net)
+    eager = optimize_model(tiny_net, pipeline("bf16"))
+    fast = optimize_model(tiny_net, pipeline("bf16", "inductor"))
+    assert fast.espdsl_ir.meta["backend"] == "inductor" and fast.compiled is None
+    with torch.no_grad():
+        ref, planned, got = fp32(x), eager(x), fast(x)
+    assert fast.compiled is not None and eager.compiled is None
+    assert got.dtype == torch.float32 and got.shape == ref.shape
+    scale = ref.abs().max().item()
+    # the same bf16 graph, fused: inductor rounds to bf16 at fewer points (2^-9 relative each)
+    torch.testing.assert_close(got, planned, rtol=0, atol=2e-2 * scale)
+    assert (got - ref).abs().max().item() < 0.1 * scale
+    where = got.data_ptr()
+    del got
+    with torch.no_grad():
+        again, other = fast(x), fast(torch.flip(x, [3]))
+    assert again.data_ptr() == where                # nobody held it: the same tensor again
+    assert other.data_ptr() != where                # `again` is held: another one
+    torch.testing.assert_close(again, planned, rtol=0, atol=2e-2 * scale)
+    # another input size runs the plain graph (same values as the planned build's plain graph)
+    small = torch.randn(1, 3, 16, 32, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        torch.testing.assert_close(fast(small), eager(small), rtol=0, atol=0)
+    fast.load_state_dict(fast.state_dict())        # new weights: compiled again on next call
+    assert fast.compiled is None
+
+
+def test_backend_needs_optimize_and_a_known_name():
+    assert pipeline("bf16", "inductor")[-1] == "inductor" and "inductor" not in pipeline("bf16")
+    assert pipeline(None, "eager") == pipeline()
+    with pytest.raises(espdsl.errors.UsageError, match="runs the optimized network"):
+        espdsl.create_model("espnet_c", alpha3=1, backend="inductor")
+    with pytest.raises(espdsl.errors.UsageError, match="did you mean 'inductor'"):
+        espdsl.create_model("espnet_c", alpha3=1, optimize=True, dtype="bf16", backend="indutor")
+
+
+@needs_ref
+@pytest.mark.slow
+def test_bf16_inductor_keeps_the_class_map_on_the_reference_image():
+    """As the eager bf16 test: authors' weights, reference image at 256x512, >= 99.5% of the
+    pixels of the fp32 build's class map."""
+    x = torch.from_numpy(np.load(REF / "outputs" / f"{IMAGE}_input.npy"))
+    x = F.avg_pool2d(x, 2)
+    model = espdsl.create_model("espnet", weights=REF / "weights/decoder/espnet_p_2_q_8.pth",
+                                alpha3=8, input_size=(1, 3, 256, 512)).eval()
+    fast = optimize_model(model, pipeline("bf16", "inductor"))
+    with torch.no_grad():
+        ref = optimize_model(model)(x).argmax(1).numpy()
+        got = fast(x).argmax(1).numpy()
+    assert fast.compiled is not None
+    assert agreement(ref, got) >= 0.995, agreement(ref, got)
+
+
+def test_bench_backend_inductor_times_the_compiled_build(tmp_path):
+    import json
+    spec = tmp_path / "tinyq.yaml"
+    spec.write_text(TINYQ)
+    result = run("bench", spec, "--runs", 2, "--warmup", 1, "--dtype", "bf16", "--backend",
+                 "inductor", "--vs", "fp32", "--format", "json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    assert (got["a"]["dtype"], got["a"]["backend"]) == ("bf16", "inductor")
+    assert (got["b"]["dtype"], got["b"]["backend"]) == ("fp32", "eager")
+    bad = run("bench", spec, "--runs", 1, "--backend", "inductor", "--no-optimize")
+    assert bad.exit_code == 2 and "optimized" in bad.output
