@@ -431,13 +431,14 @@ class PlannedModule(fx.GraphModule):
 
     def _run_compiled(self, x: torch.Tensor) -> torch.Tensor:
         # freezing must be inductor's setting while it compiles (guards check it on each call);
-        # it makes the weights constants, packed once for oneDNN
+        # it makes the weights constants, packed once for oneDNN, and applies only without
+        # autograd (the model is inference only and this input needs no gradient)
         from torch._inductor import config
         into = len(self.espdsl_ir.output_shape) == 4     # a feature map: the recycled tensor
         if self._compiled is None:
             fn = self._forward_into if into else self.forward
             object.__setattr__(self, "_compiled", torch.compile(fn, dynamic=False))
-        with config.patch(freezing=True):
+        with torch.no_grad(), config.patch(freezing=True):
             return self._compiled(x, self._planned._outputs(x)) if into else self._compiled(x)
 
     def _drop_compiled(self) -> None:

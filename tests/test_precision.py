@@ -280,6 +280,9 @@ def test_inductor_backend_matches_the_planned_build_and_recycles_the_output(tiny
     assert again.data_ptr() == where                # nobody held it: the same tensor again
     assert other.data_ptr() != where                # `again` is held: another one
     torch.testing.assert_close(again, planned, rtol=0, atol=2e-2 * scale)
+    compiled = fast.compiled
+    torch.testing.assert_close(fast(x), again, rtol=0, atol=0)     # with autograd on: the same
+    assert fast.compiled is compiled
     # another input size runs the plain graph (same values as the planned build's plain graph)
     small = torch.randn(1, 3, 16, 32, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
