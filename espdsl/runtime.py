@@ -426,8 +426,20 @@ class PlannedModule(fx.GraphModule):
         made it, else None."""
         return self._compiled
 
-    def _forward_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return out.copy_(self.forward(x))
+    def _forward_into(self) -> fx.GraphModule:
+        """The plain graph with a second input ``out`` that the result is copied into, as a
+        module of its own: dynamo keeps compiled code per code object (at most
+        ``recompile_limit`` entries each), and every GraphModule's forward is its own."""
+        graph = fx.Graph()
+        result = graph.graph_copy(self.graph, {})
+        with graph.inserting_before(next(n for n in graph.nodes if n.op != "placeholder")):
+            out = graph.placeholder("out")
+        graph.output(graph.call_method("copy_", (out, result)))
+        into = fx.GraphModule(nn.Module(), fx.Graph(), class_name=type(self).__name__ + "Into")
+        for name, child in self.named_children():       # adopted, not copied
+            into.add_module(name, child)
+        into.graph = graph
+        return into
 
     def _run_compiled(self, x: torch.Tensor) -> torch.Tensor:
         # freezing must be inductor's setting while it compiles (guards check it on each call);
@@ -436,7 +448,7 @@ class PlannedModule(fx.GraphModule):
         from torch._inductor import config
         into = len(self.espdsl_ir.output_shape) == 4     # a feature map: the recycled tensor
         if self._compiled is None:
-            fn = self._forward_into if into else self.forward
+            fn = self._forward_into() if into else self.forward
             object.__setattr__(self, "_compiled", torch.compile(fn, dynamic=False))
         with torch.no_grad(), config.patch(freezing=True):
             return self._compiled(x, self._planned._outputs(x)) if into else self._compiled(x)

@@ -289,6 +289,18 @@ def test_inductor_backend_matches_the_planned_build_and_recycles_the_output(tiny
         torch.testing.assert_close(fast(small), eager(small), rtol=0, atol=0)
     fast.load_state_dict(fast.state_dict())        # new weights: compiled again on next call
     assert fast.compiled is None
+    # the same spec with other weights in the same process gets its own compiled graph
+    # (freezing made the first one's weights constants)
+    halved = espdsl.api.build_ir(tiny_net.espdsl_ir).eval()
+    halved.load_state_dict({k: v * 0.5 if v.is_floating_point() else v
+                            for k, v in tiny_net.state_dict().items()})
+    eager2 = optimize_model(halved, pipeline("bf16"))
+    fast2 = optimize_model(halved, pipeline("bf16", "inductor"))
+    with torch.no_grad():
+        planned2, got2 = eager2(x), fast2(x)
+    scale2 = planned2.abs().max().item()
+    assert fast2.compiled is not None and (planned2 - planned).abs().max().item() > 0.1 * scale2
+    torch.testing.assert_close(got2, planned2, rtol=0, atol=2e-2 * scale2)
 
 
 def test_backend_needs_optimize_and_a_known_name():
