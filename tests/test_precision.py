@@ -315,12 +315,12 @@ def test_backend_needs_optimize_and_a_known_name():
 @needs_ref
 @pytest.mark.slow
 def test_bf16_inductor_keeps_the_class_map_on_the_reference_image():
-    """As the eager bf16 test: authors' weights, reference image at 256x512, >= 99.5% of the
-    pixels of the fp32 build's class map."""
+    """The issue's criterion at the issue's size: authors' weights, the reference input at
+    512x1024, >= 99.5% of the pixels of the fp32 build's class map. (At 256x512 both bf16 builds
+    sit at the threshold: eager 99.51%, inductor 99.49-99.54% depending on where it rounds.)"""
     x = torch.from_numpy(np.load(REF / "outputs" / f"{IMAGE}_input.npy"))
-    x = F.avg_pool2d(x, 2)
     model = espdsl.create_model("espnet", weights=REF / "weights/decoder/espnet_p_2_q_8.pth",
-                                alpha3=8, input_size=(1, 3, 256, 512)).eval()
+                                alpha3=8).eval()
     fast = optimize_model(model, pipeline("bf16", "inductor"))
     with torch.no_grad():
         ref = optimize_model(model)(x).argmax(1).numpy()
