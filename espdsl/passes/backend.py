@@ -16,8 +16,8 @@ dtype conversion between two convolutions into one C++ loop, and ESP's hierarchi
 the convolutions (oneDNN's sum post-op): bf16 ESPNet (alpha3 = 8, 1x3x512x1024) runs in
 ~40 parallel regions of fused work plus the convolutions (``benchmarks/bench_precision.py``).
 
-Costs: the first call compiles (tens of seconds for ESPNet; torch caches the result on disk,
-so later processes take a few); the compiled loops are split for the number of threads torch
+Costs: the first call compiles (ESPNet on 2 shared cores: 41 s cold; torch caches the result
+on disk, and later processes took 12-30 s); the compiled loops are split for the number of threads torch
 had then; weights loaded afterwards (``load_state_dict``) drop the compiled graph, which is
 compiled again. Needs a C++ compiler.
 
