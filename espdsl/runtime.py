@@ -363,6 +363,17 @@ class OutputPool(nn.Module):
         return state
 
 
+def compiled_of(model: Any) -> Any:
+    """The inductor-compiled forward of an optimized model built with ``backend="inductor"``
+    (``(x, out) -> out`` for a feature map) once a call made it, else None. (A function, not an
+    attribute: a model's attributes are names its nodes may not take.)
+
+    >>> compiled_of(torch.nn.Identity()) is None
+    True
+    """
+    return getattr(model, "_compiled", None)
+
+
 class PlannedModule(fx.GraphModule):
     """An optimized model: a ``GraphModule`` of the IR's plain graph that also holds the same
     graph with a static memory plan (``planned``: every planned value written into a
@@ -419,12 +430,6 @@ class PlannedModule(fx.GraphModule):
             finally:
                 self._lock.release()
         return super().__call__(*args, **kwargs)
-
-    @property
-    def compiled(self) -> Any:
-        """The inductor-compiled forward (``(x, out) -> out`` for a feature map) once a call
-        made it, else None."""
-        return self._compiled
 
     def _forward_into(self) -> fx.GraphModule:
         """The plain graph with a second input ``out`` that the result is copied into, as a

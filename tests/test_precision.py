@@ -16,6 +16,7 @@ from espdsl.accuracy import agreement, mean_iou, weight_bytes
 from espdsl.cli import main
 from espdsl.passes import optimize_model, pipeline
 from espdsl.passes.precision import bf16_supported, fallback, stem
+from espdsl.runtime import compiled_of
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = Path(os.environ.get("ESPDSL_REFERENCE", ROOT.parent / "shared" / "espnet-reference"))
@@ -264,10 +265,10 @@ def test_inductor_backend_matches_the_planned_build_and_recycles_the_output(tiny
     fp32 = optimize_model(tiny_net)
     eager = optimize_model(tiny_net, pipeline("bf16"))
     fast = optimize_model(tiny_net, pipeline("bf16", "inductor"))
-    assert fast.espdsl_ir.meta["backend"] == "inductor" and fast.compiled is None
+    assert fast.espdsl_ir.meta["backend"] == "inductor" and compiled_of(fast) is None
     with torch.no_grad():
         ref, planned, got = fp32(x), eager(x), fast(x)
-    assert fast.compiled is not None and eager.compiled is None
+    assert compiled_of(fast) is not None and compiled_of(eager) is None
     assert got.dtype == torch.float32 and got.shape == ref.shape
     scale = ref.abs().max().item()
     # the same bf16 graph, fused: inductor rounds to bf16 at fewer points (2^-9 relative each)
@@ -280,15 +281,15 @@ def test_inductor_backend_matches_the_planned_build_and_recycles_the_output(tiny
     assert again.data_ptr() == where                # nobody held it: the same tensor again
     assert other.data_ptr() != where                # `again` is held: another one
     torch.testing.assert_close(again, planned, rtol=0, atol=2e-2 * scale)
-    compiled = fast.compiled
+    compiled = compiled_of(fast)
     torch.testing.assert_close(fast(x), again, rtol=0, atol=0)     # with autograd on: the same
-    assert fast.compiled is compiled
+    assert compiled_of(fast) is compiled
     # another input size runs the plain graph (same values as the planned build's plain graph)
     small = torch.randn(1, 3, 16, 32, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
         torch.testing.assert_close(fast(small), eager(small), rtol=0, atol=0)
     fast.load_state_dict(fast.state_dict())        # new weights: compiled again on next call
-    assert fast.compiled is None
+    assert compiled_of(fast) is None
     # the same spec with other weights in the same process gets its own compiled graph
     # (freezing made the first one's weights constants)
     halved = espdsl.api.build_ir(tiny_net.espdsl_ir).eval()
@@ -299,7 +300,7 @@ def test_inductor_backend_matches_the_planned_build_and_recycles_the_output(tiny
     with torch.no_grad():
         planned2, got2 = eager2(x), fast2(x)
     scale2 = planned2.abs().max().item()
-    assert fast2.compiled is not None and (planned2 - planned).abs().max().item() > 0.1 * scale2
+    assert compiled_of(fast2) is not None and (planned2 - planned).abs().max().item() > 0.1 * scale2
     torch.testing.assert_close(got2, planned2, rtol=0, atol=2e-2 * scale2)
 
 
@@ -325,7 +326,7 @@ def test_bf16_inductor_keeps_the_class_map_on_the_reference_image():
     with torch.no_grad():
         ref = optimize_model(model)(x).argmax(1).numpy()
         got = fast(x).argmax(1).numpy()
-    assert fast.compiled is not None
+    assert compiled_of(fast) is not None
     assert agreement(ref, got) >= 0.995, agreement(ref, got)
 
 
