@@ -5,6 +5,8 @@ speed and class maps of four builds, in one process, interleaved round by round:
   plain ``nn.Module`` wired as the reference README says (as in ``bench_inference.py``);
 * fp32 optimized: ``create_model(..., optimize=True)``;
 * bf16: ``create_model(..., optimize=True, dtype="bf16")``;
+* bf16, inductor: the same build with ``backend="inductor"`` (compiled by torch's inductor on
+  its first call, timed apart: ``--no-inductor`` leaves it out);
 * int8: ``espdsl quantize`` (torchao PT2E, X86InductorQuantizer, inductor), calibrated on
   images derived from the reference image (its mirror image and three crops scaled back to
   2048x1024: ``--calibration-dir`` keeps them) and evaluated on the original, which is not
@@ -16,7 +18,7 @@ CPU time per forward, the speed-up over the authors' eager (median of per-round 
 ratio of medians), pixel agreement and mIoU of the class map with the authors' fp32 eager on
 the reference image, and the bytes of the weights.
 
-    python benchmarks/bench_precision.py [--rounds 21] [--threads 2] [--no-int8]
+    python benchmarks/bench_precision.py [--rounds 21] [--threads 2] [--no-int8] [--no-inductor]
 """
 from __future__ import annotations
 
@@ -92,6 +94,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 build")
+    parser.add_argument("--no-inductor", action="store_true",
+                        help="skip the bf16 build compiled by inductor")
     parser.add_argument("--int8", type=Path, help="an int8 checkpoint from espdsl quantize")
     parser.add_argument("--calibration-dir", type=Path, help="keep the calibration images here")
     args = parser.parse_args()
@@ -112,6 +116,13 @@ def main() -> None:
     }
     notes = []
     x = preprocess(read_image(IMAGE), config_for(default))
+    if not args.no_inductor:
+        compiled = espdsl.create_model("espnet", weights=WEIGHTS, alpha3=8, optimize=True,
+                                       dtype="bf16", backend="inductor")
+        start = time.perf_counter()
+        compiled(x)
+        notes.append(f"bf16, inductor: compile (first call) {time.perf_counter() - start:.1f} s")
+        builds["bf16 optimized, inductor"] = compiled
     if not args.no_int8:
         from espdsl.quantize import calibration_inputs, quantize_model, save_quantized
         start = time.perf_counter()

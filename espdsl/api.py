@@ -34,7 +34,7 @@ def build_ir(ir: IR) -> "nn.Module":
 def create_model(spec: SpecRef, weights: str | Path | None = None, *,
                  input_size: Sequence[int] | None = None, blocks: Iterable[str | Path] = (),
                  strict: bool = True, optimize: bool | None = None, dtype: str | None = None,
-                 **params: Any) -> "nn.Module":
+                 backend: str | None = None, **params: Any) -> "nn.Module":
     """Build a model from a spec (a zoo name such as ``"espnet"`` or a path) and parameters.
 
     With ``weights``, load a checkpoint into it (strict by default). A path to an espdsl
@@ -44,8 +44,11 @@ def create_model(spec: SpecRef, weights: str | Path | None = None, *,
     a checkpoint saved from an optimized model comes back optimized unless ``optimize=False``.
     ``dtype`` (with ``optimize=True``): ``"fp32"`` (default), ``"bf16"`` or ``"fp16"`` (CUDA),
     the reduced-precision build of :mod:`espdsl.passes.precision`; on a CPU without bf16
-    instructions ``"bf16"`` builds fp32 and warns. An int8 network comes from
-    ``espdsl quantize`` (a checkpoint: ``create_model("net_int8.pt")``).
+    instructions ``"bf16"`` builds fp32 and warns. ``backend="inductor"`` (with
+    ``optimize=True``) runs the optimized build compiled by torch's inductor, compiled on the
+    first call (:mod:`espdsl.passes.backend`); the default, ``"eager"``, runs the planned
+    graph. An int8 network comes from ``espdsl quantize`` (a checkpoint:
+    ``create_model("net_int8.pt")``).
 
     >>> import espdsl, torch
     >>> m = espdsl.create_model("espnet", alpha3=3).eval()
@@ -69,7 +72,15 @@ def create_model(spec: SpecRef, weights: str | Path | None = None, *,
             import warnings
             warnings.warn(note, RuntimeWarning, stacklevel=2)
             dtype = "fp32"
-        passes = pipeline(dtype)
+        passes = pipeline(dtype, backend)
+    elif backend is not None:
+        from .passes import pipeline
+        from .passes.backend import EAGER, check_backend
+        if check_backend(backend) != EAGER:
+            if not optimize:
+                raise UsageError(f"backend '{backend}' runs the optimized network", None,
+                                 "add optimize=True (--optimize)")
+            passes = pipeline(None, backend)
     if not isinstance(spec, Spec) and text.endswith((".pt", ".pth")) and weights is None:
         from .weights import load_checkpoint_model
         model = load_checkpoint_model(text, optimize=optimize and passes is None, **params)

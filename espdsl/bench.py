@@ -6,7 +6,7 @@ commands may call it for a latency column)::
 
     bench(model, *, params=None, input_size=None, runs=200, warmup=10, threads=None,
           device="cpu", optimize=True, weights=None, blocks=(), vs=None, matmul=True,
-          progress=False, seed=0, dtype="fp32") -> BenchResult | Comparison
+          progress=False, seed=0, dtype="fp32", backend=None) -> BenchResult | Comparison
 
 ``model`` is a spec (zoo/block name or YAML path, resolved with ``params``), a resolved
 :class:`~espdsl.ir.IR`, or a module built by espdsl. It returns a :class:`BenchResult`
@@ -19,6 +19,8 @@ build) the two run interleaved, A B A B,
 so the machine's drift hits both alike, and a :class:`Comparison` gives their ratio.
 ``dtype`` (``"bf16"``, ``"fp16"``) times the reduced-precision optimized build (the input
 stays fp32); an int8 network is a checkpoint from ``espdsl quantize``, given as ``model``.
+``backend="inductor"`` times the optimized build compiled by inductor
+(:mod:`espdsl.passes.backend`; it compiles in the first warm-up run).
 
 On CUDA the runs are timed with CUDA events and the device is synchronised around them.
 
@@ -58,6 +60,7 @@ class BenchResult:
     faults_per_run: float | None = None         # minor page faults a run (CPU)
     device_name: str = ""
     dtype: str = "fp32"                         # the build's precision
+    backend: str = "eager"                      # how the optimized build runs (passes.backend)
 
     @property
     def runs(self) -> int:
@@ -101,7 +104,7 @@ class BenchResult:
             "median_ms": self.median_ms, "mean_ms": self.mean_ms, "min_ms": self.min_ms,
             "max_ms": self.max_ms, "fps": self.fps, "macs": self.macs, "gflops": self.gflops,
             "matmul_gflops": self.matmul_gflops, "matmul_fraction": self.matmul_fraction,
-            "faults_per_run": self.faults_per_run, "dtype": self.dtype,
+            "faults_per_run": self.faults_per_run, "dtype": self.dtype, "backend": self.backend,
             "times_ms": list(self.times_ms),
         }
 
@@ -138,6 +141,7 @@ class _Subject:
     optimized: bool
     source: Any = None       # the IR before optimization passes, when known: its MACs count
     dtype: str = "fp32"
+    backend: str = "eager"
 
     @property
     def macs(self) -> int:
@@ -148,7 +152,7 @@ class _Subject:
 
 def _subject(model: Any, params: dict[str, Any], input_size: Sequence[int] | None,
              optimize: bool, weights: str | Path | None, blocks: Iterable[str | Path],
-             device: Any, dtype: str = "fp32") -> _Subject:
+             device: Any, dtype: str = "fp32", backend: str | None = None) -> _Subject:
     import torch.nn as nn
 
     from .api import build_ir, create_model, load
@@ -177,15 +181,20 @@ def _subject(model: Any, params: dict[str, Any], input_size: Sequence[int] | Non
     if dtype not in ("fp32", None) and not optimize:
         raise UsageError(f"dtype '{dtype}' is a build of the optimized network", None,
                          "drop --no-optimize")
+    from .passes.backend import EAGER, backend_of, check_backend
+    if check_backend(backend) != EAGER and not optimize:
+        raise UsageError(f"backend '{backend}' runs the optimized network", None,
+                         "drop --no-optimize")
     if optimize and not optimized:
         from .passes import optimize_model, pipeline
-        built, optimized = optimize_model(built.eval(), pipeline(dtype)), True
+        built, optimized = optimize_model(built.eval(), pipeline(dtype, backend)), True
     built = built.to(device).eval()
     source = None if isinstance(model, nn.Module) else ir
     run_ir = built.espdsl_ir
     prec = run_ir.meta.get("quantized") or (run_ir.meta.get("precision") or {}).get("dtype")
     return _Subject(ir.name, dict(ir.params), built, run_ir, optimized, source,
-                    {"bfloat16": "bf16", "float16": "fp16"}.get(prec, prec or "fp32"))
+                    {"bfloat16": "bf16", "float16": "fp16"}.get(prec, prec or "fp32"),
+                    backend_of(run_ir))
 
 
 def _macs(ir: Any) -> int:
@@ -239,7 +248,8 @@ def bench(model: Any, *, params: dict[str, Any] | None = None,
           threads: int | None = None, device: str = "cpu", optimize: bool = True,
           weights: str | Path | None = None, blocks: Iterable[str | Path] = (),
           vs: Any = None, matmul: bool = True, progress: bool = False,
-          seed: int = 0, dtype: str = "fp32") -> BenchResult | Comparison:
+          seed: int = 0, dtype: str = "fp32", backend: str | None = None
+          ) -> BenchResult | Comparison:
     """Time ``model`` (see the module doc); with ``vs``, time both interleaved."""
     import torch
 
@@ -255,7 +265,8 @@ def bench(model: Any, *, params: dict[str, Any] | None = None,
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        subjects = [_subject(model, params, input_size, optimize, weights, blocks, dev, dtype)]
+        subjects = [_subject(model, params, input_size, optimize, weights, blocks, dev, dtype,
+                             backend)]
         if vs is not None:
             if isinstance(vs, str) and vs == "default":
                 if isinstance(model, torch.nn.Module):
@@ -270,7 +281,7 @@ def bench(model: Any, *, params: dict[str, Any] | None = None,
             else:
                 other = _declared(vs, params, blocks)
                 subjects.append(_subject(vs, other, input_size, optimize, None, blocks, dev,
-                                         dtype))
+                                         dtype, backend))
         return _run(subjects, runs, warmup, dev, matmul, progress, seed)
     finally:
         torch.set_num_threads(old_threads)
@@ -341,7 +352,7 @@ def _run(subjects: list[_Subject], runs: int, warmup: int, dev: Any, matmul: boo
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name()
     results = [BenchResult(s.name, s.params, tuple(s.ir.input_shape), dev.type,
                            torch.get_num_threads(), s.optimized, warmup, times, s.macs, rate,
-                           f / runs if dev.type == "cpu" else None, name, s.dtype)
+                           f / runs if dev.type == "cpu" else None, name, s.dtype, s.backend)
                for s, times, f in zip(subjects, t.times_ms, t.faults)]
     if len(results) == 1:
         return results[0]
@@ -375,7 +386,8 @@ def format_bench(result: BenchResult | Comparison, fmt: str = "table") -> str:
         frac = f"{100 * r.matmul_fraction:.0f}%" if r.matmul_fraction is not None else "-"
         faults = f"{r.faults_per_run:,.0f}" if r.faults_per_run is not None else "-"
         build = ("optimized" if r.optimized else "default") + (
-            f" {r.dtype}" if r.dtype != "fp32" else "")
+            f" {r.dtype}" if r.dtype != "fp32" else "") + (
+            f" ({r.backend})" if r.backend != "eager" else "")
         table.append([label, build, f"{r.median_ms:.1f}",
                       f"{r.min_ms:.1f}", f"{r.max_ms:.1f}", f"{r.mean_ms:.1f}", f"{r.fps:.2f}",
                       f"{r.gflops:.1f}", frac, faults])

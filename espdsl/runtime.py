@@ -162,7 +162,9 @@ def prelu_channels_last(x: torch.Tensor, weight: torch.Tensor,
     """
     n, c, h, w = x.shape
     k = 64 // math.gcd(c, 64)
-    if (weight.numel() == c and x.is_contiguous(memory_format=torch.channels_last)
+    if torch.compiler.is_compiling():     # inductor writes its own vectorised loop for PReLU
+        y = torch.prelu(x, weight)
+    elif (weight.numel() == c and x.is_contiguous(memory_format=torch.channels_last)
             and (n * h * w) % k == 0):
         rows = x.permute(0, 2, 3, 1).reshape(-1, k * c)
         y = torch.prelu(rows, weight.repeat(k)).view(n, h, w, c).permute(0, 3, 1, 2)
@@ -361,6 +363,17 @@ class OutputPool(nn.Module):
         return state
 
 
+def compiled_of(model: Any) -> Any:
+    """The inductor-compiled forward of an optimized model built with ``backend="inductor"``
+    (``(x, out) -> out`` for a feature map) once a call made it, else None. (A function, not an
+    attribute: a model's attributes are names its nodes may not take.)
+
+    >>> compiled_of(torch.nn.Identity()) is None
+    True
+    """
+    return getattr(model, "_compiled", None)
+
+
 class PlannedModule(fx.GraphModule):
     """An optimized model: a ``GraphModule`` of the IR's plain graph that also holds the same
     graph with a static memory plan (``planned``: every planned value written into a
@@ -371,6 +384,10 @@ class PlannedModule(fx.GraphModule):
     it; otherwise the plain graph (``forward``, ``graph``, ``code``), which gives the same
     result. Parameters and state_dict are the plain graph's, shared with the planned one.
     Inference only: ``train()`` raises. Make one with :func:`espdsl.build.build`.
+
+    With ``ir.meta["backend"] == "inductor"`` (:mod:`espdsl.passes.backend`) a call that would
+    run the planned graph runs the plain graph compiled by inductor instead (compiled on the
+    first such call), writing into the same recycled output tensor.
     """
 
     def attach(self, planned: fx.GraphModule, ir: Any,
@@ -385,6 +402,8 @@ class PlannedModule(fx.GraphModule):
         # a reduced-precision graph takes fp32 and converts it; otherwise the workspace's dtype
         self._input_dtype = torch.float32 if ir.meta.get("precision") else None
         self._lock = threading.Lock()
+        self._inductor = ir.meta.get("backend") == "inductor"
+        object.__setattr__(self, "_compiled", None)
         return self
 
     @property
@@ -412,10 +431,49 @@ class PlannedModule(fx.GraphModule):
         if len(args) == 1 and not kwargs and self._can_plan(args[0]) \
                 and self._lock.acquire(blocking=False):
             try:
-                return self._planned(args[0])
+                return self._run_compiled(args[0]) if self._inductor else self._planned(args[0])
             finally:
                 self._lock.release()
         return super().__call__(*args, **kwargs)
+
+    def _forward_into(self) -> fx.GraphModule:
+        """The plain graph with a second input ``out`` that the result is copied into, as a
+        module of its own: dynamo keeps compiled code per code object (at most
+        ``recompile_limit`` entries each), and every GraphModule's forward is its own."""
+        graph = fx.Graph()
+        result = graph.graph_copy(self.graph, {})
+        with graph.inserting_before(next(n for n in graph.nodes if n.op != "placeholder")):
+            out = graph.placeholder("out")
+        graph.output(graph.call_method("copy_", (out, result)))
+        into = fx.GraphModule(nn.Module(), fx.Graph(), class_name=type(self).__name__ + "Into")
+        for name, child in self.named_children():       # adopted, not copied
+            into.add_module(name, child)
+        into.graph = graph
+        return into
+
+    def _run_compiled(self, x: torch.Tensor) -> torch.Tensor:
+        # freezing must be inductor's setting while it compiles (guards check it on each call);
+        # it makes the weights constants, packed once for oneDNN, and applies only without
+        # autograd (the model is inference only and this input needs no gradient)
+        from torch._inductor import config
+        into = len(self.espdsl_ir.output_shape) == 4     # a feature map: the recycled tensor
+        if self._compiled is None:
+            fn = self._forward_into() if into else self.forward
+            object.__setattr__(self, "_compiled", torch.compile(fn, dynamic=False))
+        with torch.no_grad(), config.patch(freezing=True):
+            return self._compiled(x, self._planned._outputs(x)) if into else self._compiled(x)
+
+    def _drop_compiled(self) -> None:
+        if getattr(self, "_compiled", None) is not None:
+            object.__setattr__(self, "_compiled", None)
+
+    def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        self._drop_compiled()       # the compiled graph holds the old weights as constants
+        return super().load_state_dict(*args, **kwargs)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> "PlannedModule":
+        self._drop_compiled()       # moved or converted: compile again for the new tensors
+        return super()._apply(fn, recurse)
 
     # a copy (deepcopy, pickle, torch.save) is the same IR built again with a copy of the state
     def __reduce__(self) -> tuple:

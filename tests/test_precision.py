@@ -16,6 +16,7 @@ from espdsl.accuracy import agreement, mean_iou, weight_bytes
 from espdsl.cli import main
 from espdsl.passes import optimize_model, pipeline
 from espdsl.passes.precision import bf16_supported, fallback, stem
+from espdsl.runtime import compiled_of
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = Path(os.environ.get("ESPDSL_REFERENCE", ROOT.parent / "shared" / "espnet-reference"))
@@ -249,3 +250,95 @@ def test_fp16_on_cuda_is_close_to_fp32(small_espnet):
     assert got.dtype == torch.float32
     assert fast.planned._workspace.arena.dtype == torch.float16
     assert (got - ref).abs().max().item() < 0.05 * ref.abs().max().item()
+
+
+# -- bf16 through inductor (backend="inductor") --------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_net(tmp_path_factory):
+    spec = tmp_path_factory.mktemp("tiny16") / "tinyq.yaml"
+    spec.write_text(TINYQ)
+    return randomized(espdsl.create_model(spec))
+
+
+def test_inductor_backend_matches_the_planned_build_and_recycles_the_output(tiny_net):
+    x = torch.randn(1, 3, 32, 64, generator=torch.Generator().manual_seed(5))
+    fp32 = optimize_model(tiny_net)
+    eager = optimize_model(tiny_net, pipeline("bf16"))
+    fast = optimize_model(tiny_net, pipeline("bf16", "inductor"))
+    assert fast.espdsl_ir.meta["backend"] == "inductor" and compiled_of(fast) is None
+    with torch.no_grad():
+        ref, planned, got = fp32(x), eager(x), fast(x)
+    assert compiled_of(fast) is not None and compiled_of(eager) is None
+    assert got.dtype == torch.float32 and got.shape == ref.shape
+    scale = ref.abs().max().item()
+    # the same bf16 graph, fused: inductor rounds to bf16 at fewer points (2^-9 relative each)
+    torch.testing.assert_close(got, planned, rtol=0, atol=2e-2 * scale)
+    assert (got - ref).abs().max().item() < 0.1 * scale
+    where = got.data_ptr()
+    del got
+    with torch.no_grad():
+        again, other = fast(x), fast(torch.flip(x, [3]))
+    assert again.data_ptr() == where                # nobody held it: the same tensor again
+    assert other.data_ptr() != where                # `again` is held: another one
+    torch.testing.assert_close(again, planned, rtol=0, atol=2e-2 * scale)
+    compiled = compiled_of(fast)
+    torch.testing.assert_close(fast(x), again, rtol=0, atol=0)     # with autograd on: the same
+    assert compiled_of(fast) is compiled
+    # another input size runs the plain graph (same values as the planned build's plain graph)
+    small = torch.randn(1, 3, 16, 32, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        torch.testing.assert_close(fast(small), eager(small), rtol=0, atol=0)
+    fast.load_state_dict(fast.state_dict())        # new weights: compiled again on next call
+    assert compiled_of(fast) is None
+    # the same spec with other weights in the same process gets its own compiled graph
+    # (freezing made the first one's weights constants)
+    halved = espdsl.api.build_ir(tiny_net.espdsl_ir).eval()
+    halved.load_state_dict({k: v * 0.5 if v.is_floating_point() else v
+                            for k, v in tiny_net.state_dict().items()})
+    eager2 = optimize_model(halved, pipeline("bf16"))
+    fast2 = optimize_model(halved, pipeline("bf16", "inductor"))
+    with torch.no_grad():
+        planned2, got2 = eager2(x), fast2(x)
+    scale2 = planned2.abs().max().item()
+    assert compiled_of(fast2) is not None and (planned2 - planned).abs().max().item() > 0.1 * scale2
+    torch.testing.assert_close(got2, planned2, rtol=0, atol=2e-2 * scale2)
+
+
+def test_backend_needs_optimize_and_a_known_name():
+    assert pipeline("bf16", "inductor")[-1] == "inductor" and "inductor" not in pipeline("bf16")
+    assert pipeline(None, "eager") == pipeline()
+    with pytest.raises(espdsl.errors.UsageError, match="runs the optimized network"):
+        espdsl.create_model("espnet_c", alpha3=1, backend="inductor")
+    with pytest.raises(espdsl.errors.UsageError, match="did you mean 'inductor'"):
+        espdsl.create_model("espnet_c", alpha3=1, optimize=True, dtype="bf16", backend="indutor")
+
+
+@needs_ref
+@pytest.mark.slow
+def test_bf16_inductor_keeps_the_class_map_on_the_reference_image():
+    """The issue's criterion at the issue's size: authors' weights, the reference input at
+    512x1024, >= 99.5% of the pixels of the fp32 build's class map. (At 256x512 both bf16 builds
+    sit at the threshold: eager 99.51%, inductor 99.49-99.54% depending on where it rounds.)"""
+    x = torch.from_numpy(np.load(REF / "outputs" / f"{IMAGE}_input.npy"))
+    model = espdsl.create_model("espnet", weights=REF / "weights/decoder/espnet_p_2_q_8.pth",
+                                alpha3=8).eval()
+    fast = optimize_model(model, pipeline("bf16", "inductor"))
+    with torch.no_grad():
+        ref = optimize_model(model)(x).argmax(1).numpy()
+        got = fast(x).argmax(1).numpy()
+    assert compiled_of(fast) is not None
+    assert agreement(ref, got) >= 0.995, agreement(ref, got)
+
+
+def test_bench_backend_inductor_times_the_compiled_build(tmp_path):
+    import json
+    spec = tmp_path / "tinyq.yaml"
+    spec.write_text(TINYQ)
+    result = run("bench", spec, "--runs", 2, "--warmup", 1, "--dtype", "bf16", "--backend",
+                 "inductor", "--vs", "fp32", "--format", "json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    assert (got["a"]["dtype"], got["a"]["backend"]) == ("bf16", "inductor")
+    assert (got["b"]["dtype"], got["b"]["backend"]) == ("fp32", "eager")
+    bad = run("bench", spec, "--runs", 1, "--backend", "inductor", "--no-optimize")
+    assert bad.exit_code == 2 and "optimized" in bad.output

@@ -29,12 +29,16 @@ from .options import (AsciiIntRange, blocks_option, input_option, param_option, 
 @click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]),
               help="Precision of the optimized build (bf16: CPUs with AVX-512 BF16/AMX; fp16: "
                    "CUDA). An int8 network: give the checkpoint from 'espdsl quantize' as SPEC.")
+@click.option("--backend", default="eager", show_default=True,
+              type=click.Choice(["eager", "inductor"]),
+              help="How the optimized build runs: its planned graph op by op, or compiled by "
+                   "torch's inductor (in the first warm-up run).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Load a checkpoint first.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: tuple[str, ...],
             runs: int, warmup: int, threads: int | None, device: str, optimize: bool,
-            vs: str | None, dtype: str, weights: str | None, fmt: str) -> None:
+            vs: str | None, dtype: str, backend: str, weights: str | None, fmt: str) -> None:
     """Time SPEC on a random input: median, min and max ms over --runs, frames/s, achieved
     GFLOP/s (from the analysis' MACs) and the fraction of this machine's fp32 matmul
     throughput, measured in the same run.
@@ -54,5 +58,6 @@ def command(spec: str, params: tuple[str, ...], input_size: str | None, blocks: 
         dtype = "fp32"
     result = bench(spec, params=parse_params(params), input_size=size, runs=runs, warmup=warmup,
                    threads=threads, device=device, optimize=optimize, weights=weights,
-                   blocks=blocks, vs=vs, progress=fmt == "table", dtype=dtype)
+                   blocks=blocks, vs=vs, progress=fmt == "table", dtype=dtype,
+                   backend=backend)
     click.echo(format_bench(result, fmt))

@@ -22,11 +22,13 @@ pass                             what it does
 ``plan_memory``                  a static buffer plan from the tensors' lifetimes
 ``bf16``, ``fp16``               compute and store in a 16-bit float type, fp32 in and out
                                  (not in :data:`DEFAULT`: ``optimize=True, dtype="bf16"``)
+``inductor``                     run the planned build compiled by torch's inductor (not in
+                                 :data:`DEFAULT`: ``optimize=True, backend="inductor"``)
 ================================ ========================================================
 
 :data:`DEFAULT` runs all but the precision passes, in this order (the inference pipeline of
 ``optimize=True``); :func:`pipeline` gives it for a dtype (the precision pass goes before
-``plan_memory``).
+``plan_memory``) and a backend.
 
 >>> import espdsl
 >>> ir = espdsl.optimize("espnet", alpha3=1)
@@ -42,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 from ..errors import UsageError, did_you_mean
 from ..ir import IR
 from .affine import batchnorm_to_affine
+from .backend import INDUCTOR, check_backend, inductor
 from .cse import dedupe
 from .deconv import deconv_to_depth_to_space
 from .fold import fold_batchnorm
@@ -75,23 +78,25 @@ PASSES: dict[str, Pass] = {
     "plan_memory": plan_memory,
     "bf16": to_bf16,
     "fp16": to_fp16,
+    INDUCTOR: inductor,
 }
-DEFAULT: tuple[str, ...] = tuple(p for p in PASSES if p not in DTYPES)
+DEFAULT: tuple[str, ...] = tuple(p for p in PASSES if p not in DTYPES and p != INDUCTOR)
 
 
-def pipeline(dtype: str | None = None) -> tuple[str, ...]:
+def pipeline(dtype: str | None = None, backend: str | None = None) -> tuple[str, ...]:
     """The passes of ``optimize=True`` for ``dtype`` (``None``/``"fp32"``, ``"bf16"``,
-    ``"fp16"``).
+    ``"fp16"``) and ``backend`` (``None``/``"eager"``, ``"inductor"``).
 
-    >>> pipeline("bf16")[-2:]
-    ('bf16', 'plan_memory')
+    >>> pipeline("bf16")[-2:], pipeline("bf16", "inductor")[-3:]
+    (('bf16', 'plan_memory'), ('bf16', 'plan_memory', 'inductor'))
     """
+    tail = (INDUCTOR,) if check_backend(backend) == INDUCTOR else ()
     if dtype in (None, "fp32"):
-        return DEFAULT
+        return DEFAULT + tail
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype '{dtype}' for the optimized build", None,
                          did_you_mean(dtype, [*DTYPES, "fp32"]) + " (fp32, bf16, fp16)")
-    return tuple(p for p in DEFAULT if p != "plan_memory") + (dtype, "plan_memory")
+    return tuple(p for p in DEFAULT if p != "plan_memory") + (dtype, "plan_memory") + tail
 
 
 def get_pass(name: str | Pass) -> Pass:
