@@ -92,7 +92,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 build")
-    parser.add_argument("--int8", type=Path, help="an int8 checkpoint from espdsl quantize")
+    parser.add_argument("--int8", type=Path, action="append",
+                        help="an int8 checkpoint from espdsl quantize (repeatable: each is a build)")
+    parser.add_argument("--images", type=Path, nargs="*", default=[],
+                        help="more images on which to compare each build's class map with the "
+                             "fp32 optimized build's (e.g. held-out quarters of the reference)")
     parser.add_argument("--calibration-dir", type=Path, help="keep the calibration images here")
     args = parser.parse_args()
     if not WEIGHTS.is_file():
@@ -116,8 +120,15 @@ def main() -> None:
         from espdsl.quantize import calibration_inputs, quantize_model, save_quantized
         start = time.perf_counter()
         if args.int8:
-            int8 = espdsl.create_model(args.int8)
-            notes.append(f"int8: loaded {args.int8} in {time.perf_counter() - start:.1f} s")
+            for path in args.int8[:-1]:
+                loaded = espdsl.create_model(path)
+                t0 = time.perf_counter()
+                loaded(x)
+                notes.append(f"int8 {path.name}: inductor compile (first call) "
+                             f"{time.perf_counter() - t0:.1f} s")
+                builds[f"int8 ({path.name})"] = loaded
+            int8 = espdsl.create_model(args.int8[-1])
+            notes.append(f"int8: loaded {args.int8[-1]} in {time.perf_counter() - start:.1f} s")
         else:
             cal_dir = args.calibration_dir or folder
             cal_dir.mkdir(parents=True, exist_ok=True)
@@ -131,7 +142,7 @@ def main() -> None:
         start = time.perf_counter()
         int8(x)
         notes.append(f"int8: inductor compile (first call) {time.perf_counter() - start:.1f} s")
-        builds["int8 (PT2E, x86 inductor)"] = int8
+        builds[f"int8 ({args.int8[-1].name})" if args.int8 else "int8 (PT2E, x86 inductor)"] = int8
 
     names = list(builds)
     maps = {n: m(x).argmax(1)[0].numpy() for n, m in builds.items()}
@@ -171,6 +182,27 @@ def main() -> None:
     print()
     for note in notes:
         print(note)
+    if args.images:
+        print_agreement_on(builds, args.images)
+
+
+def print_agreement_on(builds: dict[str, torch.nn.Module], images: list[Path]) -> None:
+    """Pixel agreement and mIoU of each build's class map with the fp32 optimized build's on
+    each of ``images`` (read and preprocessed by the spec's predict: section)."""
+    from espdsl.predict import config_for, preprocess, read_image
+    ref_name = "fp32 optimized"
+    cfg = config_for(builds[ref_name])
+    print(f"\nclass maps against the {ref_name} build (pixels agree / mIoU):")
+    print("| build | " + " | ".join(p.name for p in images) + " |")
+    print("| --- |" + " ---: |" * len(images))
+    inputs = [preprocess(read_image(p), cfg) for p in images]
+    refs = [builds[ref_name](x).argmax(1)[0].numpy() for x in inputs]
+    for n, m in builds.items():
+        cells = []
+        for x, ref in zip(inputs, refs):
+            got = m(x).argmax(1)[0].numpy()
+            cells.append(f"{100 * agreement(ref, got):.2f}% / {100 * mean_iou(ref, got):.2f}%")
+        print(f"| {n} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

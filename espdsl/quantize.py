@@ -75,27 +75,64 @@ def _prepared(fp32: Any, example: Any, keep: Sequence[str]) -> Any:
 
 
 def quantize_model(model: Any, inputs: Sequence[Any], keep_float: Iterable[str] = (),
-                   compile: bool = True) -> "QuantizedModule":
+                   compile: bool = True, validate: Sequence[Any] = (),
+                   min_agreement: float | None = None) -> "QuantizedModule":
     """The int8 network of ``model`` (built by espdsl, fp32, weights loaded), calibrated on
-    ``inputs`` (network inputs, already preprocessed)."""
+    ``inputs`` (network inputs, already preprocessed). With ``validate`` (other network inputs)
+    and ``min_agreement`` (a fraction of pixels), the convolutions that cost the class map most
+    go back to fp32 until the converted network's class maps agree with fp32 on that fraction
+    of the validation pixels (:mod:`espdsl.quantize_fallback`); the search is
+    ``result.fallback``."""
 
     from .passes import optimize_model
+    from .quantize_fallback import logits_noise, search
     if not inputs:
         raise UsageError("quantization needs calibration images", None, "give --calibrate IMAGE...")
     if "passes" in model.espdsl_ir.meta:
         raise UsageError("quantize the default build (its checkpoint rebuilds the network)", None,
                          "build it without optimize=True")
+    if validate and min_agreement is None:
+        raise UsageError("validation images need a target agreement", None,
+                         "give --min-agreement PCT")
     fp32 = optimize_model(model.eval())
     keep = float_modules(fp32.espdsl_ir, keep_float)
-    prepared = _prepared(fp32, inputs[0], keep)
-    with torch.no_grad():
-        for x in inputs:
-            prepared(x)
+    prepared = _calibrated(fp32, inputs, keep)
+    report = None
+    if validate:
+        quantize_pt2e, _ = _torchao()
+        with torch.no_grad():
+            refs = [fp32(v) for v in validate]
+        tried = {(): prepared}
+
+        def real(extra: list[str]) -> float:
+            key = tuple(sorted(extra))
+            if key not in tried:
+                tried.clear()
+                tried[key] = _calibrated(fp32, inputs, sorted(set(keep) | set(extra)))
+            net = quantize_pt2e.convert_pt2e(copy.deepcopy(tried[key]))
+            return logits_noise(net, validate, refs)[1]
+
+        report = search(prepared, validate, refs, float(min_agreement), real)
+        keep = sorted(set(keep) | set(report.kept))
+        prepared = tried[tuple(sorted(report.kept))]
     stats = {k: v.detach().clone() for k, v in prepared.state_dict().items() if OBSERVER in k}
     recipe = {"scheme": SCHEME, "float": keep, "observers": stats,
               "torch": str(torch.__version__), "torchao": _version("torchao"),
               "calibration": len(inputs)}
-    return _convert(prepared, fp32, model, recipe, compile)
+    if report is not None:
+        recipe.update(validation=len(validate), min_agreement=report.target,
+                      agreement=report.real)
+    result = _convert(prepared, fp32, model, recipe, compile)
+    result.fallback = report
+    return result
+
+
+def _calibrated(fp32: Any, inputs: Sequence[Any], keep: Sequence[str]) -> Any:
+    prepared = _prepared(fp32, inputs[0], keep)
+    with torch.no_grad():
+        for x in inputs:
+            prepared(x)
+    return prepared
 
 
 def _version(name: str) -> str:
@@ -155,6 +192,7 @@ class QuantizedModule(nn.Module):
         self._compile = compile
         self._compiled: Any = None
         self._lock = threading.Lock()
+        self.fallback: Any = None       # the accuracy-aware search, when quantize_model ran one
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._compile:
@@ -225,7 +263,7 @@ def report(qmodel: Any) -> list[str]:
     for op, (q, f) in sorted(counts.items()):
         why = WHY.get(op, "no int8 recipe in the x86 quantizer")
         if op in INT8:
-            why = INT8[op] + (f"; {f} in the stem or --keep-float, fp32" if f else "")
+            why = INT8[op] + (f"; {f} in the stem, --keep-float or the fallback, fp32" if f else "")
         lines.append(f"  {op:15s} {q:3d} int8, {f:3d} fp32: {why}")
     return lines
 
