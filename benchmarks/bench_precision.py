@@ -81,6 +81,26 @@ def calibration_images(folder: Path) -> list[Path]:
     return paths
 
 
+QUARTERS = {"top_left": (0, 0), "top_right": (1, 0), "bottom_left": (0, 1), "bottom_right": (1, 1)}
+
+
+def quarters(folder: Path) -> list[Path]:
+    """The reference image's four quarters at its own resolution: 1024x512 each, the network's
+    input size, so the spec's resize leaves them as they are; disjoint, so one can calibrate,
+    another validate and a third test (objects appear twice as large as in the full image
+    scaled to 1024x512)."""
+    from PIL import Image
+    im = Image.open(IMAGE).convert("RGB")
+    w, h = im.size[0] // 2, im.size[1] // 2
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, (i, j) in QUARTERS.items():
+        path = folder / f"quarter_{name}.png"
+        im.crop((i * w, j * h, (i + 1) * w, (j + 1) * h)).save(path)
+        paths.append(path)
+    return paths
+
+
 def spread(values: list[float]) -> str:
     q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
     return f"{statistics.median(values):7.1f} | {min(values):6.1f} | {max(values):6.1f} | {q[2] - q[0]:5.1f}"
@@ -98,9 +118,15 @@ def main() -> None:
                         help="more images on which to compare each build's class map with the "
                              "fp32 optimized build's (e.g. held-out quarters of the reference)")
     parser.add_argument("--calibration-dir", type=Path, help="keep the calibration images here")
+    parser.add_argument("--write-quarters", type=Path, metavar="DIR",
+                        help="only write the reference image's four 1024x512 quarters into DIR")
     args = parser.parse_args()
     if not WEIGHTS.is_file():
         sys.exit(f"needs the reference data at {REF} (ESPDSL_REFERENCE=...)")
+    if args.write_quarters:
+        for path in quarters(args.write_quarters):
+            print(path)
+        return
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
     from espdsl.predict import config_for, preprocess, read_image

@@ -260,8 +260,19 @@ def report(qmodel: Any) -> list[str]:
                   for a in n.args[:2])]
     lines = [f"int8 convolutions in the converted graph: {len(dq)} of "
              f"{sum(1 for n in ir.nodes() if n.op == 'conv')}"]
+    def from_int8(a: Any) -> bool:
+        return "dequantize" in str(getattr(a, "target", ""))
+
+    cats = [n for n in qmodel.net.graph.nodes if n.target == torch.ops.aten.cat.default]
+    if "concat" in counts and cats:       # the graph decides: concatenations of int8 values
+        q = sum(1 for n in cats if all(from_int8(a) for a in n.args[0]))
+        counts["concat"] = [min(q, sum(counts["concat"])), max(sum(counts["concat"]) - q, 0)]
     for op, (q, f) in sorted(counts.items()):
         why = WHY.get(op, "no int8 recipe in the x86 quantizer")
+        if op == "concat" and q:
+            why = ("int8 in, int8 out where every input is int8 (convolution outputs and their "
+                   "sums; one scale shared by the inputs and the output)"
+                   + ("; the others read PReLU outputs: fp32" if f else ""))
         if op in INT8:
             why = INT8[op] + (f"; {f} in the stem, --keep-float or the fallback, fp32" if f else "")
         lines.append(f"  {op:15s} {q:3d} int8, {f:3d} fp32: {why}")
