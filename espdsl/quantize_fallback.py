@@ -99,15 +99,24 @@ def _module(node: Any) -> str:
     return list(stack.values())[-1][0] if stack else ""
 
 
-def simulated(prepared: Any) -> tuple[Any, dict[str, FakeQuant], dict[str, tuple[str, ...]]]:
+def simulated(prepared: Any) -> tuple[Any, dict[str, FakeQuant], dict[str, tuple[str, ...]],
+                                      set[str]]:
     """A copy of the calibrated ``prepared`` graph with fake quantization for observers, the
-    fake quantizers by observer name, and the convolutions that own each one (empty: no
-    convolution's fallback removes it, e.g. an int8 concatenation's shared scale)."""
+    fake quantizers by observer name, the convolutions that own each point, and the points
+    that go as soon as *one* of their owners is fp32 (an int8 concatenation's shared-scale
+    points: the quantizer makes a concatenation int8 only when every input comes from an int8
+    convolution, so one fp32 branch makes it fp32); the others go when *all* their owners are
+    fp32 (a convolution's weights; an input read by several convolutions)."""
     sim = copy.deepcopy(prepared)
     fakes: dict[str, FakeQuant] = {}
     owners: dict[str, tuple[str, ...]] = {}
+    any_of: set[str] = set()
+
+    def observer(node: Any) -> bool:
+        return getattr(node, "op", None) == "call_module" and OBSERVER in str(node.target)
+
     for node in sim.graph.nodes:
-        if node.op != "call_module" or OBSERVER not in str(node.target):
+        if not observer(node):
             continue
         name = str(node.target)
         if name not in fakes:
@@ -118,7 +127,24 @@ def simulated(prepared: Any) -> tuple[Any, dict[str, FakeQuant], dict[str, tuple
             owners[name] = tuple(sorted({_module(u) for u in users}))
         else:
             owners.setdefault(name, ())
-    return sim, fakes, owners
+    for node in sim.graph.nodes:
+        if node.target != torch.ops.aten.cat.default or not all(map(observer, node.args[0])):
+            continue
+        points = {str(a.target) for a in node.args[0]} | {str(u.target) for u in node.users
+                                                          if observer(u)}
+        convs: set[str] = set()
+        todo = [a.args[0] for a in node.args[0]]
+        while todo:
+            src = todo.pop()
+            if src.target == torch.ops.aten.conv2d.default:
+                convs.add(_module(src))
+            elif src.target == torch.ops.aten.add.Tensor:
+                todo += [a.args[0] if observer(a) else a for a in src.args if hasattr(a, "op")]
+        for name in points:
+            if not owners.get(name):
+                owners[name] = tuple(sorted(convs))
+                any_of.add(name)
+    return sim, fakes, owners, any_of
 
 
 def logits_noise(model: Callable, inputs: Sequence[torch.Tensor],
@@ -166,7 +192,7 @@ def search(prepared: Any, inputs: Sequence[torch.Tensor], refs: Sequence[torch.T
     """Revert convolutions to fp32, most costly first, until the validation agreement reaches
     ``target`` (a fraction): simulated first, then ``real(kept)`` (the converted network's
     agreement with those modules in fp32) decides; the simulated order is kept."""
-    sim, fakes, owners = simulated(prepared)
+    sim, fakes, owners, any_of = simulated(prepared)
     start = logits_noise(sim, inputs, refs)[1]
     report = Fallback(target, start)
     if start >= target:
@@ -178,7 +204,7 @@ def search(prepared: Any, inputs: Sequence[torch.Tensor], refs: Sequence[torch.T
     def revert(module: str, noise: float) -> float:
         kept.add(module)
         for name, mods in owners.items():
-            if mods and set(mods) <= kept:
+            if mods and (set(mods) <= kept or (name in any_of and kept & set(mods))):
                 fakes[name].on = False
         agree = logits_noise(sim, inputs, refs)[1]
         report.steps.append((module, noise, agree))

@@ -267,7 +267,7 @@ def test_simulation_equals_torchaos_converted_graph(tinyq):
     fp32 = optimize(model)
     xs = calibration_inputs(model, images)
     prepared = _calibrated(fp32, xs[:2], float_modules(fp32.espdsl_ir))
-    sim, fakes, owners = simulated(prepared)
+    sim, fakes, owners, any_of = simulated(prepared)
     converted = convert_pt2e(copy.deepcopy(prepared))
     with torch.no_grad():
         ref, got, flt = converted(xs[2]), sim(xs[2]), fp32(xs[2])
@@ -282,6 +282,10 @@ def test_simulation_equals_torchaos_converted_graph(tinyq):
              for n in converted.graph.nodes if n.target == torch.ops.aten.conv2d.default}
     owned = {m for mods in owners.values() for m in mods}
     assert owned and owned <= convs
+    # the ESP module's concatenation is int8 (tinyq's esp: five branches, their sums): its
+    # points belong to the five branch convolutions, any one of which makes it fp32
+    branches = {f"esp.d{d}.conv" for d in (1, 2, 4, 8, 16)}
+    assert any_of and all(set(owners[n]) == branches for n in any_of), (any_of, owners)
 
 
 def test_logits_noise_and_module_costs_by_hand():
