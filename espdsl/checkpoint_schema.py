@@ -171,7 +171,8 @@ QUANTIZED_KEYS = {"scheme": str, "float": list, "observers": Mapping, "torch": s
                   "torchao": str, "calibration": int,
                   # the accuracy-aware fallback (--validate): images, target and reached
                   # pixel agreement with fp32, as fractions
-                  "validation": int, "min_agreement": float, "agreement": float}
+                  "validation": int, "min_agreement": float, "agreement": float,
+                  "concat": str}     # "fp32": --float-concat
 
 
 def _check_quantized(value: Any, where: Loc) -> None:
@@ -199,6 +200,8 @@ def _check_quantized(value: Any, where: Loc) -> None:
         if key in value and not 0.0 <= value[key] <= 1.0:      # NaN fails too
             _fail(f"'quantized' {key} is {show(value[key])}, not a fraction of pixels (0 to 1)",
                   where)
+    if value.get("concat", "int8") not in ("int8", "fp32"):
+        _fail(f"'quantized' concat is {show(value['concat'])}, not 'int8' or 'fp32'", where)
     if value.get("validation", 0) < 0 or value.get("calibration", 0) < 0:
         _fail("'quantized' counts a negative number of images", where)
 

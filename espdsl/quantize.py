@@ -49,11 +49,13 @@ def _torchao() -> Any:
     return quantize_pt2e, xiq
 
 
-def _quantizer(ir: Any, keep: Iterable[str]) -> Any:
+def _quantizer(ir: Any, keep: Iterable[str], concat: str = "int8") -> Any:
     _, xiq = _torchao()
     q = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
     for name in keep:
         q.set_module_name_qconfig(name, None)
+    if concat == "fp32":      # no int8 concatenations: no scale shared by their inputs
+        q.set_function_type_qconfig(torch.cat, None)
     return q
 
 
@@ -67,22 +69,24 @@ def float_modules(ir: Any, keep_float: Iterable[str] = ()) -> list[str]:
                   | {n for n in names if prefixes and (n.startswith(prefixes))})
 
 
-def _prepared(fp32: Any, example: Any, keep: Sequence[str]) -> Any:
+def _prepared(fp32: Any, example: Any, keep: Sequence[str], concat: str = "int8") -> Any:
     quantize_pt2e, _ = _torchao()
     with torch.no_grad():
         captured = torch.export.export(fp32, (example,)).module()
-    return quantize_pt2e.prepare_pt2e(captured, _quantizer(fp32.espdsl_ir, keep))
+    return quantize_pt2e.prepare_pt2e(captured, _quantizer(fp32.espdsl_ir, keep, concat))
 
 
 def quantize_model(model: Any, inputs: Sequence[Any], keep_float: Iterable[str] = (),
                    compile: bool = True, validate: Sequence[Any] = (),
-                   min_agreement: float | None = None) -> "QuantizedModule":
+                   min_agreement: float | None = None,
+                   concat: str = "int8") -> "QuantizedModule":
     """The int8 network of ``model`` (built by espdsl, fp32, weights loaded), calibrated on
     ``inputs`` (network inputs, already preprocessed). With ``validate`` (other network inputs)
     and ``min_agreement`` (a fraction of pixels), the convolutions that cost the class map most
     go back to fp32 until the converted network's class maps agree with fp32 on that fraction
     of the validation pixels (:mod:`espdsl.quantize_fallback`); the search is
-    ``result.fallback``."""
+    ``result.fallback``. ``concat="fp32"``: no concatenation in int8 (the x86 quantizer makes
+    one int8 when all its inputs are, with one scale for them all)."""
 
     from .passes import optimize_model
     from .quantize_fallback import logits_noise, search
@@ -96,7 +100,9 @@ def quantize_model(model: Any, inputs: Sequence[Any], keep_float: Iterable[str] 
                          "give --min-agreement PCT")
     fp32 = optimize_model(model.eval())
     keep = float_modules(fp32.espdsl_ir, keep_float)
-    prepared = _calibrated(fp32, inputs, keep)
+    if concat not in CONCAT:
+        raise UsageError(f"unknown concat precision '{concat}'", None, "int8 or fp32")
+    prepared = _calibrated(fp32, inputs, keep, concat)
     report = None
     if validate:
         quantize_pt2e, _ = _torchao()
@@ -108,7 +114,7 @@ def quantize_model(model: Any, inputs: Sequence[Any], keep_float: Iterable[str] 
             key = tuple(sorted(extra))
             if key not in tried:
                 tried.clear()
-                tried[key] = _calibrated(fp32, inputs, sorted(set(keep) | set(extra)))
+                tried[key] = _calibrated(fp32, inputs, sorted(set(keep) | set(extra)), concat)
             net = quantize_pt2e.convert_pt2e(copy.deepcopy(tried[key]))
             return logits_noise(net, validate, refs)[1]
 
@@ -119,6 +125,8 @@ def quantize_model(model: Any, inputs: Sequence[Any], keep_float: Iterable[str] 
     recipe = {"scheme": SCHEME, "float": keep, "observers": stats,
               "torch": str(torch.__version__), "torchao": _version("torchao"),
               "calibration": len(inputs)}
+    if concat != "int8":
+        recipe["concat"] = concat
     if report is not None:
         recipe.update(validation=len(validate), min_agreement=report.target,
                       agreement=report.real)
@@ -127,8 +135,12 @@ def quantize_model(model: Any, inputs: Sequence[Any], keep_float: Iterable[str] 
     return result
 
 
-def _calibrated(fp32: Any, inputs: Sequence[Any], keep: Sequence[str]) -> Any:
-    prepared = _prepared(fp32, inputs[0], keep)
+CONCAT = ("int8", "fp32")
+
+
+def _calibrated(fp32: Any, inputs: Sequence[Any], keep: Sequence[str],
+                concat: str = "int8") -> Any:
+    prepared = _prepared(fp32, inputs[0], keep, concat)
     with torch.no_grad():
         for x in inputs:
             prepared(x)
@@ -160,7 +172,10 @@ def requantize(default: Any, recipe: dict, loc: Loc | None = None,
         raise WeightsError(f"unknown quantization scheme '{recipe.get('scheme')}'", loc,
                            f"this espdsl reads {SCHEME}")
     example = torch.zeros(tuple(fp32.espdsl_ir.input_shape))
-    prepared = _prepared(fp32, example, list(recipe["float"]))
+    if recipe.get("concat", "int8") not in CONCAT:
+        raise WeightsError(f"unknown concat precision '{recipe.get('concat')}'", loc,
+                           "int8 or fp32")
+    prepared = _prepared(fp32, example, list(recipe["float"]), recipe.get("concat", "int8"))
     stats = recipe["observers"]
     mine = {k for k in prepared.state_dict() if OBSERVER in k}
     if mine != set(stats):

@@ -345,3 +345,17 @@ def test_fallback_bad_input_is_one_line(tinyq, tmp_path):
         assert result.exit_code == 2 and message in result.output, result.output
         assert "Traceback" not in result.output
     assert not (tmp_path / "q.pt").exists()
+
+
+def test_float_concat_leaves_no_int8_concatenation_and_round_trips(tinyq, tmp_path):
+    spec, weights, images = tinyq
+    out = tmp_path / "q.pt"
+    result = run("quantize", spec, "--weights", weights, "--calibrate", images[0], "--float-concat",
+                 "-o", out)
+    assert result.exit_code == 0, result.output
+    assert torch.load(out, weights_only=True)["quantized"]["concat"] == "fp32"
+    loaded = espdsl.create_model(out)
+    cats = [n for n in loaded.net.graph.nodes if n.target == torch.ops.aten.cat.default]
+    assert cats and not any("dequantize" in str(getattr(a, "target", ""))
+                            for n in cats for a in n.args[0])
+    assert "concat            0 int8" in result.output

@@ -160,6 +160,7 @@ MALFORMED = [
     ("quantized-agreement-nan", lambda r: r.update(quantized={"scheme": "pt2e-x86-inductor", "float": [], "observers": {}, "agreement": float("nan")}), r"'quantized' agreement is nan, not a fraction"),
     ("quantized-validation-text", lambda r: r.update(quantized={"scheme": "pt2e-x86-inductor", "float": [], "observers": {}, "validation": "1"}), r"'quantized' validation is a str, not a int"),
     ("quantized-validation-negative", lambda r: r.update(quantized={"scheme": "pt2e-x86-inductor", "float": [], "observers": {}, "validation": -1}), r"'quantized' counts a negative number of images"),
+    ("quantized-concat-bad", lambda r: r.update(quantized={"scheme": "pt2e-x86-inductor", "float": [], "observers": {}, "concat": "int4"}), r"'quantized' concat is 'int4', not 'int8' or 'fp32'"),
     ("quantized-no-scheme", lambda r: r.update(quantized={"float": [], "observers": {}}), r"'quantized' has no 'scheme'"),
     ("spec-bad-yaml", lambda r: r["specs"].update(tiny="model: tiny\nnodes: [\n"), r"^net.pt:spec/tiny:\d+:\d+: error: invalid YAML"),
     ("spec-other-name", lambda r: r["specs"].update(cbr=r["specs"]["cbr"].replace("block: cbr", "block: cbx")),

@@ -40,13 +40,17 @@ class Percent(click.FloatRange):
                    "on --min-agreement percent of its pixels; what was kept and why is printed.")
 @click.option("--min-agreement", type=Percent(0, 100), default=99.0, show_default=True,
               metavar="PCT", help="The pixel agreement with fp32 to reach on the --validate images.")
+@click.option("--float-concat", is_flag=True,
+              help="No int8 concatenations (by default one is int8 when all its inputs are, "
+                   "with one scale shared by them): the sums and concatenations of an ESP "
+                   "module's branches stay fp32.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The int8 network, an espdsl checkpoint (.pt): load it with "
                    "espdsl.create_model, 'espdsl predict', 'espdsl bench'.")
 @click.argument("more_images", nargs=-1, metavar="")
 def command(spec: str, params: tuple[str, ...], blocks: tuple[str, ...], weights: str | None,
             images: tuple[str, ...], keep: tuple[str, ...], validate: tuple[str, ...],
-            min_agreement: float, output: str, more_images: tuple[str, ...]) -> None:
+            min_agreement: float, float_concat: bool, output: str, more_images: tuple[str, ...]) -> None:
     """Quantize SPEC with --weights to int8, calibrated on the --calibrate images; write -o.
 
     \b
@@ -74,7 +78,8 @@ def command(spec: str, params: tuple[str, ...], blocks: tuple[str, ...], weights
                          **parse_params(params)).eval()
     qmodel = quantize_model(model, calibration_inputs(model, paths), keep_float=keep,
                             validate=calibration_inputs(model, validate) if validate else (),
-                            min_agreement=min_agreement / 100 if validate else None)
+                            min_agreement=min_agreement / 100 if validate else None,
+                            concat="fp32" if float_concat else "int8")
     save_quantized(qmodel, output)
     for line in report(qmodel):
         click.echo(line)
