@@ -284,7 +284,9 @@ def report(qmodel: Any) -> list[str]:
         counts["concat"] = [min(q, sum(counts["concat"])), max(sum(counts["concat"]) - q, 0)]
     for op, (q, f) in sorted(counts.items()):
         why = WHY.get(op, "no int8 recipe in the x86 quantizer")
-        if op == "concat" and q:
+        if op == "concat" and qmodel.espdsl_recipe.get("concat") == "fp32":
+            why = "fp32: --float-concat (no scale shared by a concatenation's inputs)"
+        elif op == "concat" and q:
             why = ("int8 in, int8 out where every input is int8 (convolution outputs and their "
                    "sums; one scale shared by the inputs and the output)"
                    + ("; the others read PReLU outputs: fp32" if f else ""))
