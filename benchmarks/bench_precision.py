@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 build")
     parser.add_argument("--int8", type=Path, action="append",
-                        help="an int8 checkpoint from espdsl quantize (repeatable: each is a build)")
+                        help="an int8 checkpoint from espdsl quantize (repeatable: one build each)")
     parser.add_argument("--images", type=Path, nargs="*", default=[],
                         help="more images on which to compare each build's class map with the "
                              "fp32 optimized build's (e.g. held-out quarters of the reference)")

@@ -2,9 +2,8 @@
 on images."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import re
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,7 +16,8 @@ class Percent(click.FloatRange):
     """A percentage 0-100 written in ASCII (``float()`` would also take other scripts' digits)."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", value.strip()):
+        text = value.strip() if isinstance(value, str) else None
+        if text is not None and not re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", text):
             self.fail(f"{value!r} is not a percentage in ASCII digits, e.g. 99 or 99.5", param, ctx)
         return super().convert(value, param, ctx)
 
@@ -39,7 +39,8 @@ class Percent(click.FloatRange):
                    "back to fp32, the costliest first, until the int8 class maps agree with fp32 "
                    "on --min-agreement percent of its pixels; what was kept and why is printed.")
 @click.option("--min-agreement", type=Percent(0, 100), default=99.0, show_default=True,
-              metavar="PCT", help="The pixel agreement with fp32 to reach on the --validate images.")
+              metavar="PCT",
+              help="The pixel agreement with fp32 to reach on the --validate images.")
 @click.option("--float-concat", is_flag=True,
               help="No int8 concatenations (by default one is int8 when all its inputs are, "
                    "with one scale shared by them): the sums and concatenations of an ESP "
@@ -50,7 +51,8 @@ class Percent(click.FloatRange):
 @click.argument("more_images", nargs=-1, metavar="")
 def command(spec: str, params: tuple[str, ...], blocks: tuple[str, ...], weights: str | None,
             images: tuple[str, ...], keep: tuple[str, ...], validate: tuple[str, ...],
-            min_agreement: float, float_concat: bool, output: str, more_images: tuple[str, ...]) -> None:
+            min_agreement: float, float_concat: bool, output: str,
+            more_images: tuple[str, ...]) -> None:
     """Quantize SPEC with --weights to int8, calibrated on the --calibrate images; write -o.
 
     \b
@@ -67,7 +69,8 @@ def command(spec: str, params: tuple[str, ...], blocks: tuple[str, ...], weights
     paths = [*images, *more_images]
     for image in [*paths, *validate]:
         check_image(image)
-    both = sorted({str(Path(p).resolve()) for p in paths} & {str(Path(p).resolve()) for p in validate})
+    both = sorted({str(Path(p).resolve()) for p in paths}
+                  & {str(Path(p).resolve()) for p in validate})
     if both:
         raise UsageError(f"{both[0]} is both a calibration and a validation image", None,
                          "validate on images the calibration did not see")
