@@ -83,6 +83,26 @@ def calibration_images(folder: Path) -> list[Path]:
     return paths
 
 
+QUARTERS = {"top_left": (0, 0), "top_right": (1, 0), "bottom_left": (0, 1), "bottom_right": (1, 1)}
+
+
+def quarters(folder: Path) -> list[Path]:
+    """The reference image's four quarters at its own resolution: 1024x512 each, the network's
+    input size, so the spec's resize leaves them as they are; disjoint, so one can calibrate,
+    another validate and a third test (objects appear twice as large as in the full image
+    scaled to 1024x512)."""
+    from PIL import Image
+    im = Image.open(IMAGE).convert("RGB")
+    w, h = im.size[0] // 2, im.size[1] // 2
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, (i, j) in QUARTERS.items():
+        path = folder / f"quarter_{name}.png"
+        im.crop((i * w, j * h, (i + 1) * w, (j + 1) * h)).save(path)
+        paths.append(path)
+    return paths
+
+
 def spread(values: list[float]) -> str:
     q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
     return f"{statistics.median(values):7.1f} | {min(values):6.1f} | {max(values):6.1f} | {q[2] - q[0]:5.1f}"
@@ -96,11 +116,21 @@ def main() -> None:
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 build")
     parser.add_argument("--no-inductor", action="store_true",
                         help="skip the bf16 build compiled by inductor")
-    parser.add_argument("--int8", type=Path, help="an int8 checkpoint from espdsl quantize")
+    parser.add_argument("--int8", type=Path, action="append",
+                        help="an int8 checkpoint from espdsl quantize (repeatable: one build each)")
+    parser.add_argument("--images", type=Path, nargs="*", default=[],
+                        help="more images on which to compare each build's class map with the "
+                             "fp32 optimized build's (e.g. held-out quarters of the reference)")
     parser.add_argument("--calibration-dir", type=Path, help="keep the calibration images here")
+    parser.add_argument("--write-quarters", type=Path, metavar="DIR",
+                        help="only write the reference image's four 1024x512 quarters into DIR")
     args = parser.parse_args()
     if not WEIGHTS.is_file():
         sys.exit(f"needs the reference data at {REF} (ESPDSL_REFERENCE=...)")
+    if args.write_quarters:
+        for path in quarters(args.write_quarters):
+            print(path)
+        return
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
     from espdsl.predict import config_for, preprocess, read_image
@@ -127,8 +157,15 @@ def main() -> None:
         from espdsl.quantize import calibration_inputs, quantize_model, save_quantized
         start = time.perf_counter()
         if args.int8:
-            int8 = espdsl.create_model(args.int8)
-            notes.append(f"int8: loaded {args.int8} in {time.perf_counter() - start:.1f} s")
+            for path in args.int8[:-1]:
+                loaded = espdsl.create_model(path)
+                t0 = time.perf_counter()
+                loaded(x)
+                notes.append(f"int8 {path.name}: inductor compile (first call) "
+                             f"{time.perf_counter() - t0:.1f} s")
+                builds[f"int8 ({path.name})"] = loaded
+            int8 = espdsl.create_model(args.int8[-1])
+            notes.append(f"int8: loaded {args.int8[-1]} in {time.perf_counter() - start:.1f} s")
         else:
             cal_dir = args.calibration_dir or folder
             cal_dir.mkdir(parents=True, exist_ok=True)
@@ -142,7 +179,7 @@ def main() -> None:
         start = time.perf_counter()
         int8(x)
         notes.append(f"int8: inductor compile (first call) {time.perf_counter() - start:.1f} s")
-        builds["int8 (PT2E, x86 inductor)"] = int8
+        builds[f"int8 ({args.int8[-1].name})" if args.int8 else "int8 (PT2E, x86 inductor)"] = int8
 
     names = list(builds)
     maps = {n: m(x).argmax(1)[0].numpy() for n, m in builds.items()}
@@ -182,6 +219,27 @@ def main() -> None:
     print()
     for note in notes:
         print(note)
+    if args.images:
+        print_agreement_on(builds, args.images)
+
+
+def print_agreement_on(builds: dict[str, torch.nn.Module], images: list[Path]) -> None:
+    """Pixel agreement and mIoU of each build's class map with the fp32 optimized build's on
+    each of ``images`` (read and preprocessed by the spec's predict: section)."""
+    from espdsl.predict import config_for, preprocess, read_image
+    ref_name = "fp32 optimized"
+    cfg = config_for(builds[ref_name])
+    print(f"\nclass maps against the {ref_name} build (pixels agree / mIoU):")
+    print("| build | " + " | ".join(p.name for p in images) + " |")
+    print("| --- |" + " ---: |" * len(images))
+    inputs = [preprocess(read_image(p), cfg) for p in images]
+    refs = [builds[ref_name](x).argmax(1)[0].numpy() for x in inputs]
+    for n, m in builds.items():
+        cells = []
+        for x, ref in zip(inputs, refs):
+            got = m(x).argmax(1)[0].numpy()
+            cells.append(f"{100 * agreement(ref, got):.2f}% / {100 * mean_iou(ref, got):.2f}%")
+        print(f"| {n} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

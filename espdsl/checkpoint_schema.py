@@ -168,7 +168,11 @@ def _check_passes(value: Any, where: Loc) -> None:
 
 
 QUANTIZED_KEYS = {"scheme": str, "float": list, "observers": Mapping, "torch": str,
-                  "torchao": str, "calibration": int}
+                  "torchao": str, "calibration": int,
+                  # the accuracy-aware fallback (--validate): images, target and reached
+                  # pixel agreement with fp32, as fractions
+                  "validation": int, "min_agreement": float, "agreement": float,
+                  "concat": str}     # "fp32": --float-concat
 
 
 def _check_quantized(value: Any, where: Loc) -> None:
@@ -192,6 +196,14 @@ def _check_quantized(value: Any, where: Loc) -> None:
     for key, tensor in value["observers"].items():
         if not isinstance(key, str) or not _is_tensor(tensor):
             _fail(f"'quantized' observers entry {show(key)} is not a named tensor", where)
+    for key in ("min_agreement", "agreement"):
+        if key in value and not 0.0 <= value[key] <= 1.0:      # NaN fails too
+            _fail(f"'quantized' {key} is {show(value[key])}, not a fraction of pixels (0 to 1)",
+                  where)
+    if value.get("concat", "int8") not in ("int8", "fp32"):
+        _fail(f"'quantized' concat is {show(value['concat'])}, not 'int8' or 'fp32'", where)
+    if value.get("validation", 0) < 0 or value.get("calibration", 0) < 0:
+        _fail("'quantized' counts a negative number of images", where)
 
 
 # key -> (required, check); checked in this order: format and version first, so a newer

@@ -49,11 +49,13 @@ def _torchao() -> Any:
     return quantize_pt2e, xiq
 
 
-def _quantizer(ir: Any, keep: Iterable[str]) -> Any:
+def _quantizer(ir: Any, keep: Iterable[str], concat: str = "int8") -> Any:
     _, xiq = _torchao()
     q = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
     for name in keep:
         q.set_module_name_qconfig(name, None)
+    if concat == "fp32":      # no int8 concatenations: no scale shared by their inputs
+        q.set_function_type_qconfig(torch.cat, None)
     return q
 
 
@@ -67,35 +69,82 @@ def float_modules(ir: Any, keep_float: Iterable[str] = ()) -> list[str]:
                   | {n for n in names if prefixes and (n.startswith(prefixes))})
 
 
-def _prepared(fp32: Any, example: Any, keep: Sequence[str]) -> Any:
+def _prepared(fp32: Any, example: Any, keep: Sequence[str], concat: str = "int8") -> Any:
     quantize_pt2e, _ = _torchao()
     with torch.no_grad():
         captured = torch.export.export(fp32, (example,)).module()
-    return quantize_pt2e.prepare_pt2e(captured, _quantizer(fp32.espdsl_ir, keep))
+    return quantize_pt2e.prepare_pt2e(captured, _quantizer(fp32.espdsl_ir, keep, concat))
 
 
 def quantize_model(model: Any, inputs: Sequence[Any], keep_float: Iterable[str] = (),
-                   compile: bool = True) -> "QuantizedModule":
+                   compile: bool = True, validate: Sequence[Any] = (),
+                   min_agreement: float | None = None,
+                   concat: str = "int8") -> "QuantizedModule":
     """The int8 network of ``model`` (built by espdsl, fp32, weights loaded), calibrated on
-    ``inputs`` (network inputs, already preprocessed)."""
+    ``inputs`` (network inputs, already preprocessed). With ``validate`` (other network inputs)
+    and ``min_agreement`` (a fraction of pixels), the convolutions that cost the class map most
+    go back to fp32 until the converted network's class maps agree with fp32 on that fraction
+    of the validation pixels (:mod:`espdsl.quantize_fallback`); the search is
+    ``result.fallback``. ``concat="fp32"``: no concatenation in int8 (the x86 quantizer makes
+    one int8 when all its inputs are, with one scale for them all)."""
 
     from .passes import optimize_model
+    from .quantize_fallback import logits_noise, search
     if not inputs:
         raise UsageError("quantization needs calibration images", None, "give --calibrate IMAGE...")
     if "passes" in model.espdsl_ir.meta:
         raise UsageError("quantize the default build (its checkpoint rebuilds the network)", None,
                          "build it without optimize=True")
+    if validate and min_agreement is None:
+        raise UsageError("validation images need a target agreement", None,
+                         "give --min-agreement PCT")
     fp32 = optimize_model(model.eval())
     keep = float_modules(fp32.espdsl_ir, keep_float)
-    prepared = _prepared(fp32, inputs[0], keep)
-    with torch.no_grad():
-        for x in inputs:
-            prepared(x)
+    if concat not in CONCAT:
+        raise UsageError(f"unknown concat precision '{concat}'", None, "int8 or fp32")
+    prepared = _calibrated(fp32, inputs, keep, concat)
+    report = None
+    if validate:
+        quantize_pt2e, _ = _torchao()
+        with torch.no_grad():
+            refs = [fp32(v) for v in validate]
+        tried = {(): prepared}
+
+        def real(extra: list[str]) -> float:
+            key = tuple(sorted(extra))
+            if key not in tried:
+                tried.clear()
+                tried[key] = _calibrated(fp32, inputs, sorted(set(keep) | set(extra)), concat)
+            net = quantize_pt2e.convert_pt2e(copy.deepcopy(tried[key]))
+            return logits_noise(net, validate, refs)[1]
+
+        report = search(prepared, validate, refs, float(min_agreement), real)
+        keep = sorted(set(keep) | set(report.kept))
+        prepared = tried[tuple(sorted(report.kept))]
     stats = {k: v.detach().clone() for k, v in prepared.state_dict().items() if OBSERVER in k}
     recipe = {"scheme": SCHEME, "float": keep, "observers": stats,
               "torch": str(torch.__version__), "torchao": _version("torchao"),
               "calibration": len(inputs)}
-    return _convert(prepared, fp32, model, recipe, compile)
+    if concat != "int8":
+        recipe["concat"] = concat
+    if report is not None:
+        recipe.update(validation=len(validate), min_agreement=report.target,
+                      agreement=report.real)
+    result = _convert(prepared, fp32, model, recipe, compile)
+    result.fallback = report
+    return result
+
+
+CONCAT = ("int8", "fp32")
+
+
+def _calibrated(fp32: Any, inputs: Sequence[Any], keep: Sequence[str],
+                concat: str = "int8") -> Any:
+    prepared = _prepared(fp32, inputs[0], keep, concat)
+    with torch.no_grad():
+        for x in inputs:
+            prepared(x)
+    return prepared
 
 
 def _version(name: str) -> str:
@@ -123,7 +172,10 @@ def requantize(default: Any, recipe: dict, loc: Loc | None = None,
         raise WeightsError(f"unknown quantization scheme '{recipe.get('scheme')}'", loc,
                            f"this espdsl reads {SCHEME}")
     example = torch.zeros(tuple(fp32.espdsl_ir.input_shape))
-    prepared = _prepared(fp32, example, list(recipe["float"]))
+    if recipe.get("concat", "int8") not in CONCAT:
+        raise WeightsError(f"unknown concat precision '{recipe.get('concat')}'", loc,
+                           "int8 or fp32")
+    prepared = _prepared(fp32, example, list(recipe["float"]), recipe.get("concat", "int8"))
     stats = recipe["observers"]
     mine = {k for k in prepared.state_dict() if OBSERVER in k}
     if mine != set(stats):
@@ -155,6 +207,7 @@ class QuantizedModule(nn.Module):
         self._compile = compile
         self._compiled: Any = None
         self._lock = threading.Lock()
+        self.fallback: Any = None       # the accuracy-aware search, when quantize_model ran one
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._compile:
@@ -222,10 +275,23 @@ def report(qmodel: Any) -> list[str]:
                   for a in n.args[:2])]
     lines = [f"int8 convolutions in the converted graph: {len(dq)} of "
              f"{sum(1 for n in ir.nodes() if n.op == 'conv')}"]
+    def from_int8(a: Any) -> bool:
+        return "dequantize" in str(getattr(a, "target", ""))
+
+    cats = [n for n in qmodel.net.graph.nodes if n.target == torch.ops.aten.cat.default]
+    if "concat" in counts and cats:       # the graph decides: concatenations of int8 values
+        q = sum(1 for n in cats if all(from_int8(a) for a in n.args[0]))
+        counts["concat"] = [min(q, sum(counts["concat"])), max(sum(counts["concat"]) - q, 0)]
     for op, (q, f) in sorted(counts.items()):
         why = WHY.get(op, "no int8 recipe in the x86 quantizer")
+        if op == "concat" and qmodel.espdsl_recipe.get("concat") == "fp32":
+            why = "fp32: --float-concat (no scale shared by a concatenation's inputs)"
+        elif op == "concat" and q:
+            why = ("int8 in, int8 out where every input is int8 (convolution outputs and their "
+                   "sums; one scale shared by the inputs and the output)"
+                   + ("; the others read PReLU outputs: fp32" if f else ""))
         if op in INT8:
-            why = INT8[op] + (f"; {f} in the stem or --keep-float, fp32" if f else "")
+            why = INT8[op] + (f"; {f} in the stem, --keep-float or the fallback, fp32" if f else "")
         lines.append(f"  {op:15s} {q:3d} int8, {f:3d} fp32: {why}")
     return lines
 

@@ -342,3 +342,113 @@ def test_bench_backend_inductor_times_the_compiled_build(tmp_path):
     assert (got["b"]["dtype"], got["b"]["backend"]) == ("fp32", "eager")
     bad = run("bench", spec, "--runs", 1, "--backend", "inductor", "--no-optimize")
     assert bad.exit_code == 2 and "optimized" in bad.output
+
+
+# -- int8 accuracy: the fake-quantization simulation, the accuracy-aware fallback ----------------
+def test_simulation_equals_torchaos_converted_graph(tinyq):
+    """The sensitivity search measures a fake-quantized copy of the calibrated graph; it must
+    compute what convert_pt2e's quantize/dequantize graph computes."""
+    import copy
+
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    from espdsl.passes import optimize_model as optimize
+    from espdsl.quantize import _calibrated, calibration_inputs, float_modules
+    from espdsl.quantize_fallback import simulated
+    spec, weights, images = tinyq
+    model = espdsl.create_model(spec, weights=weights).eval()
+    fp32 = optimize(model)
+    xs = calibration_inputs(model, images)
+    prepared = _calibrated(fp32, xs[:2], float_modules(fp32.espdsl_ir))
+    sim, fakes, owners, any_of = simulated(prepared)
+    converted = convert_pt2e(copy.deepcopy(prepared))
+    with torch.no_grad():
+        ref, got, flt = converted(xs[2]), sim(xs[2]), fp32(xs[2])
+        for f in fakes.values():
+            f.on = False
+        off = sim(xs[2])
+    assert (ref - flt).abs().max() > 1e-3          # quantization changes the logits ...
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-5)   # ... and the copy sees the same
+    torch.testing.assert_close(off, flt, rtol=0, atol=1e-5)   # every point off: fp32
+    # every convolution outside the stem owns its weights' point
+    convs = {n.meta["nn_module_stack"][next(reversed(n.meta["nn_module_stack"]))][0]
+             for n in converted.graph.nodes if n.target == torch.ops.aten.conv2d.default}
+    owned = {m for mods in owners.values() for m in mods}
+    assert owned and owned <= convs
+    # the ESP module's concatenation is int8 (tinyq's esp: five branches, their sums): its
+    # points belong to the five branch convolutions, any one of which makes it fp32
+    branches = {f"esp.d{d}.conv" for d in (1, 2, 4, 8, 16)}
+    assert any_of and all(set(owners[n]) == branches for n in any_of), (any_of, owners)
+
+
+def test_logits_noise_and_module_costs_by_hand():
+    from espdsl.quantize_fallback import Noise, logits_noise, module_costs
+    ref = torch.zeros(1, 2, 1, 4)
+    ref[0, 0] = torch.tensor([2.0, 2.0, 0.0, 0.0])
+    ref[0, 1] = torch.tensor([0.0, 0.0, 2.0, 2.0])
+    out = ref.clone()
+    out[0, 1, 0, 0] = 3.0                              # one pixel flips; noise 9 of signal 16
+    noise, agree = logits_noise(lambda x: out, [None], [ref])
+    assert noise == pytest.approx(9 / 16) and agree == 3 / 4
+    costs = [Noise("a", ("c1",), 0.4), Noise("b", ("d1", "d2"), 0.2), Noise("c", (), 0.9)]
+    assert module_costs(costs) == [("c1", 0.4), ("d1", 0.1), ("d2", 0.1)]
+    assert Noise("x", (), 0.001).sqnr_db == pytest.approx(30.0)
+
+
+def test_fallback_keeps_convolutions_in_fp32_until_the_target(tinyq, tmp_path):
+    from espdsl.predict import config_for, preprocess, read_image
+    spec, weights, images = tinyq
+    out = tmp_path / "q.pt"
+    result = run("quantize", spec, "--weights", weights, "--calibrate", images[0], images[1],
+                 "--validate", images[2], "--min-agreement", 100, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "validation: all int8" in result.output and "target 100.00%" in result.output
+    recipe = torch.load(out, weights_only=True)["quantized"]
+    assert recipe["validation"] == 1 and recipe["min_agreement"] == 1.0
+    kept = [line.split()[1] for line in result.output.splitlines()
+            if line.startswith("  fp32: ")]
+    assert set(kept) <= set(recipe["float"])
+    # the stored agreement is the loaded network's, measured here with the project's metric
+    loaded = espdsl.create_model(out)
+    loaded._compile = False
+    fp32 = optimize_model(espdsl.create_model(spec, weights=weights).eval())
+    x = preprocess(read_image(images[2]), config_for(loaded))
+    with torch.no_grad():
+        measured = agreement(fp32(x).argmax(1).numpy(), loaded(x).argmax(1).numpy())
+    assert measured == pytest.approx(recipe["agreement"], abs=1e-9)
+    reached = f"{100 * measured:.2f}% (the converted network)"
+    assert reached in result.output
+    assert (measured >= 1.0) != ("target not reached" in result.output)
+    # what was kept reads fp32 weights in the converted graph
+    for node in loaded.net.graph.nodes:
+        if node.target == torch.ops.aten.conv2d.default:
+            stack = node.meta["nn_module_stack"]
+            module = stack[next(reversed(stack))][0]
+            int8 = "dequantize" in str(getattr(node.args[1], "target", ""))
+            assert int8 == (module not in recipe["float"]), module
+
+
+def test_fallback_bad_input_is_one_line(tinyq, tmp_path):
+    spec, weights, images = tinyq
+    for extra, message in [(["--validate", images[0]], "is both a calibration and a validation"),
+                           (["--validate", images[2], "--min-agreement", "101"], "101"),
+                           (["--validate", images[2], "--min-agreement", "٩٩"], "ASCII digits")]:
+        result = run("quantize", spec, "--weights", weights, "--calibrate", images[0], *extra,
+                     "-o", tmp_path / "q.pt")
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "q.pt").exists()
+
+
+def test_float_concat_leaves_no_int8_concatenation_and_round_trips(tinyq, tmp_path):
+    spec, weights, images = tinyq
+    out = tmp_path / "q.pt"
+    result = run("quantize", spec, "--weights", weights, "--calibrate", images[0], "--float-concat",
+                 "-o", out)
+    assert result.exit_code == 0, result.output
+    assert torch.load(out, weights_only=True)["quantized"]["concat"] == "fp32"
+    loaded = espdsl.create_model(out)
+    cats = [n for n in loaded.net.graph.nodes if n.target == torch.ops.aten.cat.default]
+    assert cats and not any("dequantize" in str(getattr(a, "target", ""))
+                            for n in cats for a in n.args[0])
+    assert "concat            0 int8" in result.output
