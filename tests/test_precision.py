@@ -452,3 +452,27 @@ def test_float_concat_leaves_no_int8_concatenation_and_round_trips(tinyq, tmp_pa
     assert cats and not any("dequantize" in str(getattr(a, "target", ""))
                             for n in cats for a in n.args[0])
     assert "concat            0 int8" in result.output
+
+
+def test_predict_backend_inductor_writes_the_class_maps_of_the_planned_build(tinyq, tmp_path):
+    """`predict --backend inductor` runs the same bf16 network compiled; its class maps agree
+    with the eager-planned build's (bf16 rounding moves a few pixels near a tie at most)."""
+    from torch._dynamo.utils import counters
+    spec, weights, images = tinyq
+    maps, compiled_frames = {}, {}
+    for backend in ("eager", "inductor"):
+        out = tmp_path / backend
+        before = counters["stats"]["unique_graphs"]
+        result = run("predict", spec, *images, "--weights", weights, "--dtype", "bf16",
+                     "--backend", backend, "-o", out)
+        assert result.exit_code == 0, result.output
+        compiled_frames[backend] = counters["stats"]["unique_graphs"] - before
+        maps[backend] = [np.array(Image.open(out / f"{p.stem}_classes.png")) for p in images]
+    assert compiled_frames == {"eager": 0, "inductor": 1}, compiled_frames
+    for eager, compiled in zip(maps["eager"], maps["inductor"]):
+        assert eager.shape == compiled.shape
+        assert agreement(eager, compiled) >= 0.98, agreement(eager, compiled)
+    bad = run("predict", spec, images[0], "--weights", weights, "--backend", "inductor",
+              "--no-optimize", "-o", tmp_path / "bad")
+    assert bad.exit_code == 2 and "optimized" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "bad").exists()

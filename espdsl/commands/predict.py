@@ -28,9 +28,13 @@ from .options import blocks_option, param_option, parse_params, spec_argument
               help="Precision of the optimized build (class maps may differ from fp32 on a few "
                    "pixels: 'espdsl precision' measures it). int8: give the checkpoint from "
                    "'espdsl quantize' as SPEC.")
+@click.option("--backend", default="eager", show_default=True,
+              type=click.Choice(["eager", "inductor"]),
+              help="How the optimized build runs: its planned graph op by op, or compiled by "
+                   "torch's inductor on the first image (tens of seconds; pays over many images).")
 def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks: tuple[str, ...],
             weights: str | None, out_dir: str, device: str, original_size: bool,
-            optimize: bool, dtype: str) -> None:
+            optimize: bool, dtype: str, backend: str) -> None:
     """Segment IMAGE... with SPEC and --weights; write three PNGs per image into -o DIR.
 
     \b
@@ -56,7 +60,8 @@ def command(spec: str, images: tuple[str, ...], params: tuple[str, ...], blocks:
         dtype = "fp32"
     # create_model rebuilds an espdsl .pt checkpoint by itself when no weights are given
     model = create_model(spec, weights=weights, blocks=blocks, optimize=optimize,
-                         dtype=dtype, **parse_params(params))
+                         dtype=dtype, backend=None if backend == "eager" else backend,
+                         **parse_params(params))
     cfg = config_for(model)
     declared = model.espdsl_ir.meta.get("predict", {}).get("classes") or []
     if len(declared) != len(cfg.class_names):
