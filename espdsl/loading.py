@@ -73,6 +73,19 @@ def _is_file(text: str) -> bool:
         return False
 
 
+def open_beside(ref: str, file: str | Path, registry: Registry) -> Spec:
+    """Open ``ref`` as written in the data file ``file`` (a study or a space): a relative YAML
+    path is read from that file's folder, a name from ``registry``.
+
+    >>> open_beside("espnet_c", "zoo/studies/fig5.yaml", default_registry()).name
+    'espnet_c'
+    """
+    if "/" in ref or ref.endswith((".yaml", ".yml")):
+        path = Path(ref)
+        ref = str(path if path.is_absolute() else Path(file).parent / path)
+    return open_spec(ref, registry)
+
+
 def load(spec: SpecRef, *, input_size: Sequence[int] | None = None,
          blocks: Iterable[str | Path] = (), **params: Any) -> IR:
     """Resolve a spec (a zoo/block name or a path) with parameters into the linted IR.

@@ -19,7 +19,7 @@ The figures compose exactly:
 * the receptive field of a block's outputs is a function of the field of its input: memoised
   per (summary, input field, outputs wanted), computed by the same rules as the walk
   (:mod:`espdsl.analysis.field`);
-* the peak memory of the network is :func:`espdsl.analysis.walk.peak_bytes`'s walk (tensors die
+* the peak memory of the network is :func:`espdsl.liveness.peak_bytes`'s walk (tensors die
   after their last consumer, views keep their base alive, the network input is held): a block
   runs as one step whose own peak is memoised per (summary, its input's bytes, whether the input
   is used after it, which of its tensors the caller still needs).

@@ -39,8 +39,8 @@ from ..ir import IR, Node, Scope
 from ..ops import OPS, numel, spatial
 from .field import ORIGIN, Field, broadcast, merge
 from .handlers import COUNTED, HANDLERS, Work
-from ..liveness import BYTES_PER_VALUE, peak_bytes  # noqa: F401 (peak_bytes: re-exported)
-from ..liveness import peak as _peak, tensor_bytes as _tensor_bytes
+from .. import liveness
+from ..liveness import BYTES_PER_VALUE
 
 MB = 2 ** 20
 
@@ -298,7 +298,7 @@ def analyze_ir(ir: IR) -> Analysis:
         handler = HANDLERS.get(node.op)
         works[node.name] = handler(node, ins) if handler else None
         node_stats[node.name] = _node_stats(node, works[node.name], ins, batch)
-    nbytes, base = _tensor_bytes(order, batch)
+    nbytes, base = liveness.tensor_bytes(order, batch)
 
     # receptive field from the network input
     absolute = _propagate(ir, order, works)
@@ -324,7 +324,8 @@ def analyze_ir(ir: IR) -> Analysis:
                       (batch, *ir.node(out).shape))
         for node in nodes:
             stats.add(node_stats[node.name])
-        stats.memory._peak = lambda nodes=nodes, out=out: _peak(ir, nodes, out, nbytes, base)
+        stats.memory._peak = (lambda nodes=nodes, out=out:
+                              liveness.peak(ir, nodes, out, nbytes, base))
         stats.field, stats.field_w = absolute.get(out, _ORIGINS)
         stats.own = lambda nodes=nodes, out=out: _propagate(ir, nodes, works).get(out, _ORIGINS)
         scopes[path] = stats

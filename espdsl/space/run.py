@@ -283,12 +283,9 @@ def dominates(a: Sequence[float], b: Sequence[float], senses: Sequence[str]) -> 
 
 
 def _open(ref: str, space: Space, reg: Registry, loc: Loc | None) -> Spec:
-    if "/" in ref or ref.endswith((".yaml", ".yml")):
-        path = Path(ref)
-        ref = str(path if path.is_absolute() else Path(space.file).parent / path)
-    from ..api import open_spec
+    from ..loading import open_beside
     try:
-        return open_spec(ref, reg)
+        return open_beside(ref, space.file, reg)
     except EspdslError as exc:
         raise SpaceError(f"base spec '{ref}': {exc.message}", loc, exc.hint) from None
 

@@ -164,13 +164,9 @@ def _applies(study: Study, key: str) -> bool:
 
 
 def _open(row: Row, study: Study, reg: Registry) -> Spec:
-    ref = row.base
-    if "/" in ref or ref.endswith((".yaml", ".yml")):
-        path = Path(ref)
-        ref = str(path if path.is_absolute() else Path(study.file).parent / path)
-    from ..api import open_spec
+    from ..loading import open_beside
     try:
-        return open_spec(ref, reg)
+        return open_beside(row.base, study.file, reg)
     except EspdslError as exc:
         raise StudyError(f"row '{row.name}': base spec '{row.base}': {exc.message}", row.loc,
                          exc.hint, f"at {exc.loc}" if exc.loc else None) from None
